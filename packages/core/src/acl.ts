@@ -46,9 +46,9 @@ export function formatPerms(perms: number): string {
 export function parsePerms(text: string): number | undefined {
   let perms = 0;
   for (const ch of text) {
-    const bit = ({ c: Perms.CREATE, d: Perms.DELETE, r: Perms.READ, w: Perms.WRITE, a: Perms.ADMIN } as const)[
-      ch as 'c'
-    ];
+    const bit = (
+      { c: Perms.CREATE, d: Perms.DELETE, r: Perms.READ, w: Perms.WRITE, a: Perms.ADMIN } as const
+    )[ch as 'c'];
     if (bit === undefined) return undefined;
     perms |= bit;
   }

@@ -47,7 +47,9 @@ export function encodeFrame(value: unknown): Uint8Array {
 export function decodeFrame(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): unknown {
   if (bytes.length === 0) throw new MarshallingError('empty frame');
   if (bytes.length > limits.maxBytes) {
-    throw new MarshallingError(`frame of ${bytes.length} bytes exceeds the limit of ${limits.maxBytes} bytes`);
+    throw new MarshallingError(
+      `frame of ${bytes.length} bytes exceeds the limit of ${limits.maxBytes} bytes`,
+    );
   }
   const end = scanItem(bytes, 0, 0, { elements: 0 }, limits);
   if (end !== bytes.length) {
@@ -68,7 +70,8 @@ function fail(offset: number, what: string): never {
 function readArgument(bytes: Uint8Array, offset: number, info: number): [number, number] {
   if (info < 24) return [info, offset];
   const need = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : -1;
-  if (need < 0) fail(offset, info === 31 ? 'indefinite lengths are not accepted' : `reserved additional info ${info}`);
+  if (need < 0)
+    fail(offset, info === 31 ? 'indefinite lengths are not accepted' : `reserved additional info ${info}`);
   if (offset + need > bytes.length) fail(offset, 'truncated header');
   let value = 0;
   for (let i = 0; i < need; i++) value = value * 256 + bytes[offset + i]!;

@@ -55,7 +55,11 @@ export function ttlEphemeralOwner(ttlMs: number): bigint {
 /** Describes an `ephemeralOwner` value: a plain node, a session's ephemeral, a container or a TTL node. */
 export function ephemeralKind(
   owner: bigint,
-): { kind: 'persistent' } | { kind: 'ephemeral'; sessionId: bigint } | { kind: 'container' } | { kind: 'ttl'; ttlMs: number } {
+):
+  | { kind: 'persistent' }
+  | { kind: 'ephemeral'; sessionId: bigint }
+  | { kind: 'container' }
+  | { kind: 'ttl'; ttlMs: number } {
   if (owner === 0n) return { kind: 'persistent' };
   if (owner === CONTAINER_EPHEMERAL_OWNER) return { kind: 'container' };
   const unsigned = BigInt.asUintN(64, owner);

@@ -41,7 +41,8 @@ export function pathProblem(path: unknown): string | undefined {
 /** Throws BadArgumentsError unless `path` is a valid znode path; returns it for chaining. */
 export function validatePath(path: string): string {
   const problem = pathProblem(path);
-  if (problem !== undefined) throw new BadArgumentsError(`invalid path ${JSON.stringify(path)}: ${problem}`, path);
+  if (problem !== undefined)
+    throw new BadArgumentsError(`invalid path ${JSON.stringify(path)}: ${problem}`, path);
   return path;
 }
 
@@ -51,7 +52,8 @@ export function validatePath(path: string): string {
  */
 export function validateSequentialPath(path: string): string {
   const problem = pathProblem(path.endsWith('/') && path.length > 1 ? `${path}0` : path);
-  if (problem !== undefined) throw new BadArgumentsError(`invalid path ${JSON.stringify(path)}: ${problem}`, path);
+  if (problem !== undefined)
+    throw new BadArgumentsError(`invalid path ${JSON.stringify(path)}: ${problem}`, path);
   return path;
 }
 

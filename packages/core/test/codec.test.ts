@@ -30,7 +30,9 @@ describe('frame codec', () => {
 
   it('rejects frames over the size limit with a MarshallingError', () => {
     const bytes = encodeFrame({ data: new Uint8Array(2000) });
-    expect(() => decodeFrame(bytes, { maxBytes: 1000, maxDepth: 16, maxElements: 100 })).toThrow(MarshallingError);
+    expect(() => decodeFrame(bytes, { maxBytes: 1000, maxDepth: 16, maxElements: 100 })).toThrow(
+      MarshallingError,
+    );
   });
 
   it('rejects deep nesting, huge declared lengths, indefinite lengths and trailing bytes', () => {
@@ -38,7 +40,9 @@ describe('frame codec', () => {
     for (let i = 0; i < 40; i++) deep = [deep];
     expect(() => decodeFrame(encodeFrame(deep))).toThrow(/nesting deeper/);
     // a text string that claims 2^32 bytes
-    expect(() => decodeFrame(new Uint8Array([0x7a, 0xff, 0xff, 0xff, 0xff, 0x61]))).toThrow(/exceeds the frame/);
+    expect(() => decodeFrame(new Uint8Array([0x7a, 0xff, 0xff, 0xff, 0xff, 0x61]))).toThrow(
+      /exceeds the frame/,
+    );
     // an array that claims 2^32 elements
     expect(() => decodeFrame(new Uint8Array([0x9a, 0xff, 0xff, 0xff, 0xff, 0x01]))).toThrow(MarshallingError);
     expect(() => decodeFrame(new Uint8Array([0x9f, 0x01, 0xff]))).toThrow(/indefinite/);
@@ -57,7 +61,13 @@ describe('frame codec', () => {
       }),
       { numRuns: 5000 },
     );
-    const valid = encodeFrame({ xid: 1, op: 'getData', path: '/x', watch: false, nested: [1, [2, { a: 'b' }]] });
+    const valid = encodeFrame({
+      xid: 1,
+      op: 'getData',
+      path: '/x',
+      watch: false,
+      nested: [1, [2, { a: 'b' }]],
+    });
     for (let cut = 0; cut < valid.length; cut++) {
       expect(() => decodeFrame(valid.subarray(0, cut))).toThrow(MarshallingError);
     }

@@ -1,0 +1,1 @@
+// Public API of @conclave/cli (the binary is src/bin.ts).

@@ -1,0 +1,1 @@
+// Public API of @conclave/client: each module appends its export line below.

@@ -1,0 +1,1 @@
+// Public API of @conclave/server: each module appends its export line below.
