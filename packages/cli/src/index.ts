@@ -1,1 +1,8 @@
 // Public API of @conclave/cli (the binary is src/bin.ts).
+export { runAdminCommand } from './commands/admin.js';
+export { runCliCommand } from './commands/cli.js';
+export { readableLogStream, runServerCommand, type ServerCommandOptions } from './commands/server.js';
+export { buildProgram, main } from './program.js';
+export { describeError, formatAcl, formatStat } from './shell/format.js';
+export { complete, interactiveShell, splitWords } from './shell/interactive.js';
+export { parseAcl, runVerb, type ShellClient, type ShellOutput, UsageError, VERBS } from './shell/verbs.js';

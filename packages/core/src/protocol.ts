@@ -77,4 +77,6 @@ export const CloseCode = {
   NOT_SERVING: 4006,
   /** Unsupported protocol version. */
   PROTOCOL_VERSION: 4007,
+  /** An auth request failed (bad scheme or credentials); as ZooKeeper, the connection is closed. */
+  AUTH_FAILED: 4008,
 } as const;

@@ -1,0 +1,89 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ADMIN_COMMANDS, runAdminCommand } from './commands/admin.js';
+import { consoleOutput, runCliCommand } from './commands/cli.js';
+import { runServerCommand } from './commands/server.js';
+
+function intArg(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${what} must be a non-negative integer`);
+    return n;
+  };
+}
+
+/**
+ * The `conclave` command. Sub-commands set `exitCode` in the returned holder rather than
+ * calling process.exit, so they can be run in-process by tests.
+ */
+export function buildProgram(result: { exitCode: number }): Command {
+  const program = new Command('conclave')
+    .description('Conclave: a ZooKeeper-class coordination service')
+    .enablePositionalOptions()
+    .showHelpAfterError();
+
+  program
+    .command('server')
+    .description('run a standalone server in the foreground (Ctrl-C to stop)')
+    .requiredOption('--data-dir <dir>', 'directory for the txn log and snapshots')
+    .option('--port <port>', 'port for clients and /admin', intArg('port'), 2181)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--tick-ms <ms>', 'tick: the unit of session timeouts', intArg('tick-ms'), 2000)
+    .option('--no-fsync', 'skip fsync (UNSAFE: acknowledged writes may be lost on power failure)')
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('info'),
+    )
+    .option('--json-logs', 'log JSON lines instead of readable text')
+    .action(async (o) => {
+      result.exitCode = await runServerCommand({
+        dataDir: o.dataDir,
+        port: o.port,
+        host: o.host,
+        tickMs: o.tickMs,
+        fsync: o.fsync,
+        logLevel: o.logLevel,
+        json: o.jsonLogs === true,
+      });
+    });
+
+  program
+    .command('cli')
+    .description(
+      'zkCli-style commands (ls, get, set, create, delete, deleteall, stat, sync, getAcl, setAcl, addauth); no command: interactive shell',
+    )
+    .option('--server <host:port>', 'server to connect to', '127.0.0.1:2181')
+    .option('--timeout <ms>', 'session timeout', intArg('timeout'), 30000)
+    .argument('[command...]', 'a command and its arguments, e.g. ls -R /')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(async (words: string[], o) => {
+      result.exitCode = await runCliCommand(o.server, words, { timeoutMs: o.timeout });
+    });
+
+  program
+    .command('admin')
+    .description('four-letter-word admin commands over HTTP')
+    .option('--server <host:port>', 'server to ask', '127.0.0.1:2181')
+    .argument('<command>', ADMIN_COMMANDS.join('|'))
+    .action(async (cmd: string, o) => {
+      result.exitCode = await runAdminCommand(o.server, cmd, consoleOutput);
+    });
+
+  return program;
+}
+
+/** Runs the `conclave` command line; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const result = { exitCode: 0 };
+  const program = buildProgram(result);
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const code = (err as { exitCode?: number }).exitCode;
+    return typeof code === 'number' ? code : 1;
+  }
+  return result.exitCode;
+}

@@ -1,0 +1,677 @@
+import { SeededPrng } from '../../zab/prng.js';
+import type { ZabFault, ZabTimingConfig } from '../../zab/types.js';
+import type { ZnodeOp, ZnodeOperation, ZnodeResult } from '../linearizability/index.js';
+import { checkLinearizable, znodeModel } from '../linearizability/index.js';
+import { dbStateMachineFactory } from './db-machine.js';
+import { SIM_SESSION_TIMEOUT_TICKS, type SimEntry } from './entry.js';
+import { EventQueue } from './event-queue.js';
+import { entryKey, kvStateMachineFactory } from './kv-machine.js';
+import { type NetMsg, type ReadReply, SimMember, type SimShellFault, type WriteReply } from './member.js';
+import { SimNetwork } from './network.js';
+
+export interface SimConfig {
+  seed: number;
+  /** Voters. */
+  nodes: number;
+  observers?: number;
+  /** Time units of chaos (faults injected, clients running). Default 4000. */
+  chaosUnits?: number;
+  /** Upper bound on the quiet phase that must end with all members converged. Default 6000. */
+  settleUnits?: number;
+  clients?: number;
+  /** Inject network/disk/crash faults. Default true. Scenario tests drive faults by hand. */
+  chaos?: boolean;
+  /** Deliberate protocol bugs (tests that prove the checks bite). */
+  faults?: ZabFault[];
+  keys?: number;
+  maxCommittedLogEntries?: number;
+  maxZxidCounter?: number;
+  /** Keep a trace of events (printed with a failure). */
+  trace?: boolean;
+  /**
+   * 'kv': a small znode store deciding outcomes at apply time. 'database': the server's Database
+   * with leader-side prep (Preparer), as the real server runs it. Default 'kv'.
+   */
+  stateMachine?: 'kv' | 'database';
+  /** Time budget for the linearizability check, ms. Default 5000. */
+  checkTimeoutMs?: number;
+  /** Overrides of {@link SIM_TIMING}. */
+  timing?: Partial<ZabTimingConfig>;
+  /** Deliberate shell bugs (break the README's duty order). */
+  shellFaults?: SimShellFault[];
+}
+
+export interface SimResult {
+  ok: boolean;
+  seed: number;
+  nodes: number;
+  observers: number;
+  failures: string[];
+  notes: string[];
+  repro: string;
+  stats: {
+    committed: number;
+    writesOk: number;
+    writesUnknown: number;
+    syncReads: number;
+    plainReads: number;
+    leaderChanges: number;
+    crashes: number;
+    partitions: number;
+    snapSyncs: number;
+    truncSyncs: number;
+    diffSyncs: number;
+    endTime: number;
+    linearizability: string;
+  };
+  trace: string[];
+}
+
+interface PlainRead {
+  clientId: number;
+  path: string;
+  result: ZnodeResult;
+  zxid: bigint;
+  lastWriteZxid: bigint;
+}
+
+/** The timing every simulated member uses (ticks). */
+export const SIM_TIMING: ZabTimingConfig = {
+  electionTimeoutTicks: 4,
+  finalizeWaitTicks: 1,
+  initLimitTicks: 10,
+  syncLimitTicks: 5,
+  heartbeatTicks: 1,
+};
+
+/** Nominal time units per tick; each member's real period is skewed around it. */
+const TICK_UNITS = 10;
+
+/**
+ * A deterministic ensemble: N voters (+ observers) driven by one seeded PRNG through a simulated
+ * network, disks and clients. {@link run} runs chaos then a quiet settle phase and checks safety.
+ * Scenario tests drive the same object by hand (partition, crash, runFor...).
+ */
+export class Simulation {
+  readonly config: Required<Omit<SimConfig, 'maxZxidCounter' | 'timing'>> & {
+    maxZxidCounter: number | undefined;
+    timing: ZabTimingConfig;
+  };
+  readonly prng: SeededPrng;
+  readonly queue = new EventQueue();
+  readonly network: SimNetwork<NetMsg>;
+  readonly members: SimMember[] = [];
+  readonly ids: number[];
+  readonly failures: string[] = [];
+  readonly notes: string[] = [];
+  readonly trace: string[] = [];
+  private readonly chaosPrng: SeededPrng;
+  private readonly globalDigest = new Map<bigint, string>();
+  private readonly globalEntry = new Map<bigint, SimEntry>();
+  private readonly delivered = new Map<bigint, string>();
+  readonly history: ZnodeOperation[] = [];
+  private readonly plainReads: PlainRead[] = [];
+  private nextOpId = 0;
+  private clientsActive = true;
+  private lastLeader: number | undefined;
+  readonly stats: SimResult['stats'] = {
+    committed: 0,
+    writesOk: 0,
+    writesUnknown: 0,
+    syncReads: 0,
+    plainReads: 0,
+    leaderChanges: 0,
+    crashes: 0,
+    partitions: 0,
+    snapSyncs: 0,
+    truncSyncs: 0,
+    diffSyncs: 0,
+    endTime: 0,
+    linearizability: 'not run',
+  };
+
+  constructor(config: SimConfig) {
+    this.config = {
+      observers: 0,
+      chaosUnits: 4000,
+      settleUnits: 6000,
+      clients: 4,
+      chaos: true,
+      faults: [],
+      shellFaults: [],
+      keys: 3,
+      maxCommittedLogEntries: 30,
+      trace: false,
+      stateMachine: 'kv',
+      checkTimeoutMs: 5000,
+      ...config,
+      maxZxidCounter: config.maxZxidCounter,
+      timing: { ...SIM_TIMING, ...config.timing },
+    };
+    const c = this.config;
+    this.prng = new SeededPrng(c.seed);
+    this.chaosPrng = this.prng.fork();
+    const netPrng = this.prng.fork();
+    this.network = new SimNetwork<NetMsg>(
+      this.queue,
+      netPrng,
+      { dropRate: 0, duplicateRate: 0, reorderRate: 0, minDelay: 1, maxDelay: 6 },
+      (to, msg) => this.members[to - 1]?.deliver(msg),
+    );
+    const voters = Array.from({ length: c.nodes }, (_, i) => i + 1);
+    const observers = Array.from({ length: c.observers }, (_, i) => c.nodes + i + 1);
+    this.ids = [...voters, ...observers];
+    const diskPrng = this.prng.fork();
+    for (const id of this.ids) {
+      const skew = c.chaos ? this.prng.nextInt(5) - 2 : 0;
+      this.members.push(
+        new SimMember(
+          id,
+          voters,
+          observers,
+          c.timing,
+          this.prng.fork(),
+          {
+            queue: this.queue,
+            network: this.network,
+            factory: c.stateMachine === 'database' ? dbStateMachineFactory : kvStateMachineFactory,
+            onApply: (m, e, d, del) => this.onApply(m, e, d, del),
+            onEvent: (m, text) => this.onEvent(m, text),
+            diskDelay: (member) => (1 + diskPrng.nextInt(3)) * member.disk.slowFactor,
+            shellFaults: c.shellFaults,
+          },
+          c.faults,
+          c.maxCommittedLogEntries,
+          c.maxZxidCounter,
+          TICK_UNITS + skew,
+        ),
+      );
+    }
+  }
+
+  get now(): number {
+    return this.queue.now;
+  }
+
+  member(id: number): SimMember {
+    const m = this.members[id - 1];
+    if (m === undefined) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  /** Every member that believes it leads and serves (two, briefly, around a partition). */
+  servingLeaders(): SimMember[] {
+    return this.members.filter((m) => m.node?.role === 'leading' && m.serving);
+  }
+
+  /** The member that leads and serves, if exactly one does. */
+  leader(): SimMember | undefined {
+    const ls = this.members.filter((m) => m.node?.role === 'leading' && m.serving);
+    return ls.length === 1 ? ls[0] : undefined;
+  }
+
+  runFor(units: number): void {
+    const until = this.queue.now + units;
+    while (this.queue.runNext(until)) {
+      if (this.failures.length > 50) break;
+    }
+    this.queue.now = Math.max(this.queue.now, until);
+  }
+
+  /** Runs until `pred` holds (checked every 10 units) or `maxUnits` pass. */
+  runUntil(pred: () => boolean, maxUnits: number): boolean {
+    const end = this.queue.now + maxUnits;
+    while (this.queue.now < end) {
+      if (pred()) return true;
+      this.runFor(10);
+    }
+    return pred();
+  }
+
+  /** Kills a member; it keeps a random prefix of its un-fsynced writes (none with `loseAllStaged`). */
+  crash(id: number, loseAllStaged = false): void {
+    this.stats.crashes++;
+    this.member(id).crash(this.chaosPrng, loseAllStaged);
+    this.onEvent(id, 'CRASH');
+  }
+
+  restart(id: number): void {
+    this.member(id).restart();
+    this.onEvent(id, 'RESTART');
+  }
+
+  /**
+   * A scripted client write through member `via` (scenario tests): recorded in the history like the
+   * random clients' writes; the handle fills in when the member answers.
+   */
+  invokeWrite(via: number, op: ZnodeOp, clientId = 0): { done: boolean; reply?: WriteReply } {
+    const handle: { done: boolean; reply?: WriteReply } = { done: false };
+    const id = this.nextOpId++;
+    const call = this.queue.now;
+    this.member(via).clientWrite({ kind: 'op', clientId, reqId: id, op }, (reply) => {
+      handle.done = true;
+      handle.reply = reply;
+      if (reply.ok)
+        this.history.push({ id, clientId, input: op, output: reply.result, call, ret: this.queue.now });
+    });
+    return handle;
+  }
+
+  /** A scripted sync+read through member `via`, recorded in the history when it succeeds. */
+  invokeSyncRead(via: number, path: string, clientId = 0): { done: boolean; reply?: ReadReply } {
+    const handle: { done: boolean; reply?: ReadReply } = { done: false };
+    const id = this.nextOpId++;
+    const call = this.queue.now;
+    this.member(via).clientSyncRead(path, (reply) => {
+      handle.done = true;
+      handle.reply = reply;
+      if (reply.ok) {
+        this.history.push({
+          id,
+          clientId,
+          input: { op: 'get', path },
+          output: reply.result,
+          call,
+          ret: this.queue.now,
+        });
+      }
+    });
+    return handle;
+  }
+
+  /** Everything committed everywhere and all members serving the same state. */
+  converged(): boolean {
+    const live = this.members.filter((m) => !m.crashed);
+    if (live.length !== this.members.length) return false;
+    const leader = this.leader();
+    if (leader === undefined) return false;
+    const node = leader.node!;
+    if (node.committedZxid !== node.lastZxid) return false;
+    for (const m of live) {
+      if (!m.serving || m.node!.leaderId !== leader.id || m.sm.lastZxid !== node.lastZxid) return false;
+    }
+    return true;
+  }
+
+  private onApply(member: number, e: SimEntry, digest: string, delivered: boolean): void {
+    const z = e.zxid;
+    const seen = this.globalDigest.get(z);
+    if (seen === undefined) {
+      this.globalDigest.set(z, digest);
+      this.globalEntry.set(z, e);
+    } else if (seen !== digest) {
+      const other = this.globalEntry.get(z)!;
+      this.fail(
+        `divergence at zxid ${z.toString(16)} on member ${member}: digests differ ` +
+          `(${entryKey(e) === entryKey(other) ? 'same txn, different history before it' : `${entryKey(e)} vs ${entryKey(other)}`})`,
+      );
+    }
+    if (delivered) {
+      if (!this.delivered.has(z)) this.stats.committed++;
+      this.delivered.set(z, digest);
+    }
+  }
+
+  private onEvent(member: number, text: string): void {
+    if (text.startsWith('ERROR')) this.fail(`member ${member}: ${text.slice(6)}`);
+    if (text.includes('via snap')) this.stats.snapSyncs++;
+    if (text.includes('via trunc')) this.stats.truncSyncs++;
+    if (text.includes('via diff')) this.stats.diffSyncs++;
+    if (text.startsWith('established')) {
+      if (this.lastLeader !== member) this.stats.leaderChanges++;
+      this.lastLeader = member;
+    }
+    if (this.config.trace) {
+      this.trace.push(`${String(this.queue.now).padStart(6)} n${member} ${text}`);
+      if (this.trace.length > 4000) this.trace.splice(0, 1000);
+    }
+  }
+
+  private fail(text: string): void {
+    if (!this.failures.includes(text)) this.failures.push(text);
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Clients
+
+  private startClients(): void {
+    for (let c = 1; c <= this.config.clients; c++) this.startClient(c, this.prng.fork());
+  }
+
+  private startClient(clientId: number, rnd: SeededPrng): void {
+    const keys = Array.from({ length: this.config.keys }, (_, i) => `/k${i}`);
+    const sessionId = BigInt(clientId);
+    let memberId = this.ids[rnd.nextInt(this.ids.length)]!;
+    let lastSeenZxid = 0n;
+    let lastWriteZxid = 0n;
+    let reqId = 0;
+    let sessionCreated = false;
+    const timeout = 400;
+
+    const next = (failed: boolean) => {
+      if (!this.clientsActive) return;
+      if (failed) memberId = this.ids[rnd.nextInt(this.ids.length)]!;
+      const pause = rnd.chance(0.01) ? 600 : rnd.nextInt(30);
+      this.queue.schedule(this.queue.now + pause, issue);
+    };
+
+    const issue = () => {
+      if (!this.clientsActive) return;
+      const m = this.member(memberId);
+      if (m.crashed) return next(true);
+      if (!sessionCreated && m.serving) {
+        m.forward({ kind: 'createSession', sessionId, timeoutTicks: SIM_SESSION_TIMEOUT_TICKS });
+        sessionCreated = true;
+      }
+      m.touch(sessionId);
+      const r = rnd.nextFloat();
+      const call = this.queue.now;
+      let answered = false;
+      const deliverLater = (fn: () => void) => {
+        this.queue.schedule(this.queue.now + 1 + rnd.nextInt(3), () => {
+          if (answered) return;
+          answered = true;
+          fn();
+        });
+      };
+      if (r < 0.5) {
+        const op = this.randomWrite(rnd, keys, clientId, reqId);
+        const id = this.nextOpId++;
+        const myReq = reqId++;
+        this.queue.schedule(call + timeout, () => {
+          if (answered) return;
+          answered = true;
+          this.history.push({ id, clientId, input: op, output: undefined, call, ret: Infinity });
+          this.stats.writesUnknown++;
+          next(true);
+        });
+        m.clientWrite({ kind: 'op', clientId, reqId: myReq, op }, (reply: WriteReply) =>
+          deliverLater(() => {
+            if (reply.ok) {
+              this.history.push({ id, clientId, input: op, output: reply.result, call, ret: this.queue.now });
+              this.stats.writesOk++;
+              if (reply.zxid > lastSeenZxid) lastSeenZxid = reply.zxid;
+              lastWriteZxid = reply.zxid;
+            }
+            next(!reply.ok);
+          }),
+        );
+      } else if (r < 0.75) {
+        const path = keys[rnd.nextInt(keys.length)]!;
+        const reply = m.clientRead(path, lastSeenZxid);
+        if (reply.ok) {
+          this.plainReads.push({ clientId, path, result: reply.result, zxid: reply.zxid, lastWriteZxid });
+          this.stats.plainReads++;
+          lastSeenZxid = reply.zxid;
+        }
+        answered = true;
+        next(!reply.ok);
+      } else {
+        const path = keys[rnd.nextInt(keys.length)]!;
+        const id = this.nextOpId++;
+        this.queue.schedule(call + timeout, () => {
+          if (answered) return;
+          answered = true;
+          next(true);
+        });
+        m.clientSyncRead(path, (reply: ReadReply) =>
+          deliverLater(() => {
+            if (reply.ok) {
+              this.history.push({
+                id,
+                clientId,
+                input: { op: 'get', path },
+                output: reply.result,
+                call,
+                ret: this.queue.now,
+              });
+              this.stats.syncReads++;
+              if (reply.zxid > lastSeenZxid) lastSeenZxid = reply.zxid;
+            }
+            next(!reply.ok);
+          }),
+        );
+      }
+    };
+    this.queue.schedule(this.queue.now + rnd.nextInt(50), issue);
+  }
+
+  private randomWrite(rnd: SeededPrng, keys: string[], clientId: number, reqId: number): ZnodeOp {
+    const path = keys[rnd.nextInt(keys.length)]!;
+    const data = `c${clientId}.${reqId}`;
+    const r = rnd.nextFloat();
+    if (r < 0.25) return { op: 'create', path, data };
+    if (r < 0.6) return { op: 'set', path, data, version: -1 };
+    if (r < 0.75) return { op: 'set', path, data, version: rnd.nextInt(4) };
+    if (r < 0.85 && this.config.stateMachine === 'database') {
+      // The Database has no compare-and-set on data: a versioned set instead.
+      return { op: 'set', path, data, version: rnd.nextInt(3) };
+    }
+    if (r < 0.85)
+      return {
+        op: 'cas',
+        path,
+        expect: `c${rnd.nextInt(this.config.clients) + 1}.${rnd.nextInt(reqId + 1)}`,
+        data,
+      };
+    if (r < 0.93) return { op: 'delete', path, version: -1 };
+    const other = keys[rnd.nextInt(keys.length)]!;
+    return {
+      op: 'multi',
+      ops: [
+        { op: 'set', path, data, version: -1 },
+        { op: 'set', path: other, data: `${data}m`, version: -1 },
+      ],
+    };
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Chaos
+
+  private startChaos(until: number): void {
+    const rnd = this.chaosPrng;
+    const step = () => {
+      if (this.queue.now >= until) return;
+      this.chaosAction(rnd);
+      this.queue.schedule(this.queue.now + 50 + rnd.nextInt(250), step);
+    };
+    this.queue.schedule(this.queue.now + 200 + rnd.nextInt(200), step);
+  }
+
+  private chaosAction(rnd: SeededPrng): void {
+    const r = rnd.nextFloat();
+    const ids = this.ids;
+    const pick = () => ids[rnd.nextInt(ids.length)]!;
+    const crashed = this.members.filter((m) => m.crashed).map((m) => m.id);
+    if (r < 0.15) {
+      // Isolate a minority (often the leader).
+      const leader = this.leader();
+      const size = 1 + rnd.nextInt(Math.max(1, Math.floor(ids.length / 2)));
+      const group = new Set<number>();
+      if (leader !== undefined && rnd.chance(0.5)) group.add(leader.id);
+      while (group.size < size) group.add(pick());
+      this.network.isolate([...group], ids);
+      this.stats.partitions++;
+      this.onEvent(0, `PARTITION ${[...group].join(',')}`);
+    } else if (r < 0.23) {
+      const a = pick();
+      const b = pick();
+      if (a !== b) {
+        this.network.partition(a, b, true);
+        this.stats.partitions++;
+        this.onEvent(0, `ONE-WAY ${a}->${b} cut`);
+      }
+    } else if (r < 0.42) {
+      this.network.heal();
+      this.onEvent(0, 'HEAL');
+    } else if (r < 0.55) {
+      if (rnd.chance(0.15)) {
+        // Power loss: every member dies at once, each keeping only what it had fsynced; they
+        // come back a little later (a whole-ensemble restart).
+        this.onEvent(0, 'POWER LOSS');
+        for (const id of ids) this.crash(id);
+        this.queue.schedule(this.queue.now + 20 + rnd.nextInt(100), () => {
+          for (const id of ids) this.restart(id);
+        });
+      } else if (crashed.length < ids.length - 1) {
+        const leader = this.leader();
+        this.crash(leader !== undefined && rnd.chance(0.4) ? leader.id : pick());
+      }
+    } else if (r < 0.72) {
+      if (crashed.length > 0) this.restart(crashed[rnd.nextInt(crashed.length)]!);
+    } else if (r < 0.82) {
+      const m = this.member(pick());
+      m.disk.slowFactor = m.disk.slowFactor > 1 ? 1 : 5 + rnd.nextInt(30);
+      this.onEvent(m.id, `DISK x${m.disk.slowFactor}`);
+    } else {
+      const f = this.network.faults;
+      f.dropRate = rnd.chance(0.5) ? 0 : rnd.nextFloat() * 0.05;
+      f.duplicateRate = rnd.chance(0.5) ? 0 : rnd.nextFloat() * 0.03;
+      f.reorderRate = rnd.chance(0.6) ? 0 : rnd.nextFloat() * 0.02;
+      f.maxDelay = 3 + rnd.nextInt(20);
+      this.onEvent(
+        0,
+        `NET drop=${f.dropRate.toFixed(3)} dup=${f.duplicateRate.toFixed(3)} reorder=${f.reorderRate.toFixed(3)}`,
+      );
+    }
+  }
+
+  private quiet(): void {
+    this.network.heal();
+    const f = this.network.faults;
+    f.dropRate = 0;
+    f.duplicateRate = 0;
+    f.reorderRate = 0;
+    f.maxDelay = 6;
+    for (const m of this.members) {
+      m.disk.slowFactor = 1;
+      if (m.crashed) this.restart(m.id);
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // A whole run
+
+  run(): SimResult {
+    const c = this.config;
+    this.startClients();
+    if (c.chaos) this.startChaos(c.chaosUnits);
+    this.runFor(c.chaosUnits);
+    this.quiet();
+    // Let clients run a little in calm weather, then stop them and wait for convergence.
+    this.runFor(300);
+    this.clientsActive = false;
+    const ok = this.runUntil(() => this.converged() || this.failures.length > 0, c.settleUnits);
+    this.runFor(100);
+    if (!ok && this.failures.length === 0) {
+      const st = this.members.map((m) => {
+        const s = m.node?.status();
+        return s
+          ? `n${m.id}:${s.role}/${s.serving ? 'serving' : 'not'} last=${s.lastZxid.toString(16)} applied=${m.sm.lastZxid.toString(16)}`
+          : `n${m.id}:down`;
+      });
+      this.fail(`no convergence after the quiet phase (liveness): ${st.join(' ')}`);
+    }
+    this.checkFinal();
+    return this.result();
+  }
+
+  /** Safety checks on the final state and the recorded history. */
+  checkFinal(): void {
+    const leader = this.leader() ?? this.members.find((m) => !m.crashed);
+    if (leader !== undefined && this.converged()) {
+      const sm = leader.sm;
+      for (const [z, d] of this.delivered) {
+        const got = sm.digestAt(z);
+        if (got !== d) {
+          this.fail(
+            `committed txn ${z.toString(16)} lost: the final history ${got === undefined ? 'lacks it' : 'differs there'}`,
+          );
+          break;
+        }
+      }
+      const digests = new Set(this.members.map((m) => m.sm.digest()));
+      if (digests.size !== 1)
+        this.fail(`members converged to different digests at the same zxid: ${[...digests].join(' ')}`);
+      this.checkPlainReads(sm.historyZxids());
+    }
+    const r = checkLinearizable(znodeModel, this.history, { timeoutMs: this.config.checkTimeoutMs });
+    this.stats.linearizability = r.verdict;
+    if (r.verdict === 'violation') this.fail(`history is not linearizable:\n${r.explanation}`);
+    if (r.verdict === 'unknown') this.notes.push('linearizability check ran out of budget (unknown)');
+  }
+
+  /** Plain reads: each saw exactly the committed state at the zxid it read, monotonic per client. */
+  private checkPlainReads(history: bigint[]): void {
+    const reads = [...this.plainReads].sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0));
+    const inHistory = new Set(history);
+    // Replay the final history through a fresh state machine of the same kind.
+    const factory = this.config.stateMachine === 'database' ? dbStateMachineFactory : kvStateMachineFactory;
+    const state = factory.empty();
+    let i = 0;
+    const check = (rd: PlainRead) => {
+      const expected = state.read(rd.path);
+      if (
+        expected.err !== rd.result.err ||
+        expected.data !== rd.result.data ||
+        expected.version !== rd.result.version
+      ) {
+        this.fail(
+          `plain read by client ${rd.clientId} of ${rd.path} at zxid ${rd.zxid.toString(16)} saw ` +
+            `${JSON.stringify(rd.result)}, the committed state there is ${JSON.stringify(expected)}`,
+        );
+      }
+    };
+    for (const z of [...history].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      while (i < reads.length && reads[i]!.zxid < z) check(reads[i++]!);
+      const e = this.globalEntry.get(z);
+      if (e === undefined) {
+        this.fail(`final history holds ${z.toString(16)}, which no member ever applied`);
+        return;
+      }
+      state.apply(e);
+    }
+    while (i < reads.length) check(reads[i++]!);
+    for (const rd of this.plainReads) {
+      if (rd.zxid !== 0n && !inHistory.has(rd.zxid)) {
+        this.fail(`plain read at zxid ${rd.zxid.toString(16)}, which is not in the committed history`);
+      }
+      if (rd.zxid < rd.lastWriteZxid) this.fail(`client ${rd.clientId} read below its own last write`);
+    }
+    const lastByClient = new Map<number, bigint>();
+    for (const rd of this.plainReads) {
+      const prev = lastByClient.get(rd.clientId) ?? 0n;
+      if (rd.zxid < prev) this.fail(`client ${rd.clientId}'s reads went back in time`);
+      lastByClient.set(rd.clientId, rd.zxid);
+    }
+  }
+
+  result(): SimResult {
+    this.stats.endTime = this.queue.now;
+    const c = this.config;
+    const bugs =
+      (c.faults.length > 0 ? ` --bugs ${c.faults.join(',')}` : '') +
+      (c.stateMachine === 'database' ? ' --sm database' : '');
+    return {
+      ok: this.failures.length === 0,
+      seed: c.seed,
+      nodes: c.nodes,
+      observers: c.observers,
+      failures: [...this.failures],
+      notes: [...this.notes],
+      repro: `pnpm sim --seed ${c.seed} --nodes ${c.nodes}${c.observers > 0 ? ` --observers ${c.observers}` : ''}${bugs}`,
+      stats: { ...this.stats },
+      trace: [...this.trace],
+    };
+  }
+}
+
+/** Runs one seeded simulation end to end. */
+export function runSimulation(config: SimConfig): SimResult {
+  return new Simulation(config).run();
+}
+
+/** The ensemble shape a seed gets when the caller does not choose: 3 or 5 voters, sometimes an observer. */
+export function shapeForSeed(seed: number): { nodes: number; observers: number } {
+  return { nodes: seed % 2 === 0 ? 3 : 5, observers: seed % 3 === 0 ? 1 : 0 };
+}

@@ -1,0 +1,75 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  applyZnodeOp,
+  checkLinearizable,
+  type ZnodeOp,
+  type ZnodeOperation,
+  znodeModel,
+} from '../../src/testing/linearizability/index.js';
+
+const pathArb = fc.constantFrom('/a', '/b');
+const opArb: fc.Arbitrary<ZnodeOp> = fc.oneof(
+  fc.record({ op: fc.constant('create' as const), path: pathArb, data: fc.constantFrom('x', 'y', 'z') }),
+  fc.record({
+    op: fc.constant('set' as const),
+    path: pathArb,
+    data: fc.constantFrom('x', 'y', 'z'),
+    version: fc.integer({ min: -1, max: 2 }),
+  }),
+  fc.record({ op: fc.constant('delete' as const), path: pathArb, version: fc.constant(-1) }),
+  fc.record({ op: fc.constant('get' as const), path: pathArb }),
+);
+
+/**
+ * A history made from a real sequential execution: op i takes effect at time 10·i, and its
+ * interval [call, ret] is stretched randomly around that point, so ops overlap. Any such history is
+ * linearizable by construction (the execution order is a witness).
+ */
+function historyFrom(ops: ZnodeOp[], stretch: Array<[number, number]>): ZnodeOperation[] {
+  const state = new Map<string, { data: string; version: number }>();
+  return ops.map((input, i) => {
+    const output = applyZnodeOp(state, input);
+    const [before, after] = stretch[i] ?? [0, 0];
+    return { id: i, clientId: i % 3, input, output, call: 10 * i - before, ret: 10 * i + after };
+  });
+}
+
+describe('linearizability checker properties', () => {
+  it('accepts every history that has a linearization by construction', () => {
+    fc.assert(
+      fc.property(
+        fc.array(opArb, { minLength: 1, maxLength: 40 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 35 }), fc.integer({ min: 0, max: 35 })), {
+          maxLength: 40,
+        }),
+        (ops, stretch) => {
+          expect(checkLinearizable(znodeModel, historyFrom(ops, stretch)).verdict).toBe('ok');
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('rejects a history whose last read (after everything finished) contradicts the final state', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 30 }), (ops) => {
+        const h = historyFrom(ops, []);
+        const state = new Map<string, { data: string; version: number }>();
+        for (const o of ops) applyZnodeOp(state, o);
+        const actual = state.get('/a');
+        // A read strictly after all ops, claiming a value /a cannot have.
+        h.push({
+          id: h.length,
+          clientId: 9,
+          input: { op: 'get', path: '/a' },
+          output: { err: 0, data: 'never-written', version: actual?.version ?? 0 },
+          call: 10 * ops.length + 100,
+          ret: 10 * ops.length + 101,
+        });
+        expect(checkLinearizable(znodeModel, h).verdict).toBe('violation');
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
