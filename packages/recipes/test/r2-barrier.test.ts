@@ -1,0 +1,169 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Barrier, DoubleBarrier } from '../src/index.js';
+import { Clients, CutProxy, childCount, Fixture, TestServer, waitFor } from './r2-helpers.js';
+
+let ts: TestServer;
+const clients = new Clients();
+beforeAll(async () => {
+  ts = await TestServer.start();
+});
+afterAll(async () => {
+  await ts.stop();
+});
+afterEach(async () => {
+  await clients.closeAll();
+});
+
+describe('Barrier', () => {
+  it('holds waiters until removed; wait() on a barrier that is down returns at once', async () => {
+    const admin = await clients.connect(ts.connectString);
+    const barrier = new Barrier(admin, '/r2/barrier/a');
+    expect(await barrier.wait()).toBe(true);
+    await barrier.set();
+    await barrier.set(); // idempotent
+    const waiters = await Promise.all(
+      Array.from(
+        { length: 4 },
+        async () => new Barrier(await clients.connect(ts.connectString), '/r2/barrier/a'),
+      ),
+    );
+    let released = 0;
+    const waits = waiters.map((b) =>
+      b.wait().then((ok) => {
+        released++;
+        return ok;
+      }),
+    );
+    expect(await waiters[0]!.wait({ timeoutMs: 200 })).toBe(false);
+    expect(released).toBe(0);
+    await barrier.remove();
+    expect(await Promise.all(waits)).toEqual([true, true, true, true]);
+  });
+
+  it('rejects with the signal reason on abort', async () => {
+    const c = await clients.connect(ts.connectString);
+    const barrier = new Barrier(c, '/r2/barrier/b');
+    await barrier.set();
+    const ac = new AbortController();
+    const p = barrier.wait({ signal: ac.signal });
+    ac.abort(new Error('stop'));
+    await expect(p).rejects.toThrow('stop');
+  });
+});
+
+describe('DoubleBarrier', () => {
+  it('lets 5 enter together and leave together', async () => {
+    const n = 5;
+    const members = await Promise.all(
+      Array.from(
+        { length: n },
+        async (_, i) =>
+          new DoubleBarrier(await clients.connect(ts.connectString), '/r2/dbl/a', { count: n, id: `m${i}` }),
+      ),
+    );
+    const log: string[] = [];
+    const first = members.slice(0, n - 1).map((m, i) => m.enter().then(() => log.push(`in${i}`)));
+    const observer = await clients.connect(ts.connectString);
+    await waitFor('4 entered', async () => (await childCount(observer, '/r2/dbl/a')) === n - 1);
+    expect(await observer.exists('/r2/dbl/a/ready')).toBeNull();
+    expect(log).toEqual([]);
+    await members[n - 1]!.enter();
+    await Promise.all(first);
+    expect(log.length).toBe(n - 1);
+    const leaves = members.map((m) => m.leave());
+    expect(await Promise.all(leaves)).toEqual(Array(n).fill(true));
+  });
+});
+
+describe('DoubleBarrier timeouts', () => {
+  it('enter() that times out returns false and takes its node back', async () => {
+    const c = await clients.connect(ts.connectString);
+    const b = new DoubleBarrier(c, '/r2/dbl/timeout', { count: 3, id: 'lonely' });
+    expect(await b.enter({ timeoutMs: 100 })).toBe(false);
+    expect(await childCount(c, '/r2/dbl/timeout')).toBe(0);
+    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 0, id: 'x' })).toThrow(TypeError);
+    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 2, id: 'ready' })).toThrow(TypeError);
+  });
+});
+
+describe('barriers with 8 participants, one of which dies while waiting', () => {
+  it('Barrier: the one whose session expires is told (SessionExpiredError); the other 7 pass on remove()', async () => {
+    const path = '/r2/barrier/eight';
+    const admin = new Barrier(await clients.connect(ts.connectString), path);
+    await admin.set();
+    const proxy = await CutProxy.start(ts.server.port);
+    try {
+      const doomed = new Barrier(await clients.connect(proxy.connectString, 1_000), path);
+      // Settled into a value at once, so the rejection is handled whenever it comes.
+      const doomedOutcome = doomed.wait().then(
+        () => 'passed',
+        (err: { code?: string }) => err.code,
+      );
+      const live = await Promise.all(
+        Array.from({ length: 7 }, async () => new Barrier(await clients.connect(ts.connectString), path)),
+      );
+      const waits = live.map((b) => b.wait());
+      proxy.cut();
+      // The server expires the silent session; the client, cut off past its session timeout,
+      // reports LOST (or EXPIRED once it hears from the server) and the wait is told.
+      expect(await doomedOutcome).toBe('SESSIONEXPIRED');
+      proxy.restore();
+      await admin.remove();
+      expect(await Promise.all(waits)).toEqual(Array(7).fill(true));
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('DoubleBarrier(count 8): a SIGKILLed participant stops counting once its session expires; a replacement completes it', async () => {
+    const path = '/r2/dbl/eight';
+    const observer = await clients.connect(ts.connectString);
+    const victim = await Fixture.spawn({
+      role: 'double-enter',
+      connectString: ts.connectString,
+      sessionTimeoutMs: 1_000,
+      path,
+      count: 8,
+      id: 'victim',
+    });
+    await victim.line((l) => l.event === 'entering');
+    await waitFor('victim entered', async () => (await observer.exists(`${path}/victim`)) !== null);
+    const live = await Promise.all(
+      Array.from(
+        { length: 7 },
+        async (_, i) =>
+          new DoubleBarrier(await clients.connect(ts.connectString), path, { count: 8, id: `live${i}` }),
+      ),
+    );
+    let passed = 0;
+    const first6 = live.slice(0, 6).map((b) =>
+      b.enter().then((ok) => {
+        passed++;
+        return ok;
+      }),
+    );
+    await waitFor('6 live + victim waiting', async () => (await childCount(observer, path)) === 7);
+    victim.kill('SIGKILL');
+    await waitFor(
+      'victim node gone (session expired)',
+      async () => (await observer.exists(`${path}/victim`)) === null,
+    );
+    // 7 live participants are not 8: nobody may pass yet.
+    const seventh = live[6]!.enter().then((ok) => {
+      passed++;
+      return ok;
+    });
+    await waitFor('7 live waiting', async () => (await childCount(observer, path)) === 7);
+    expect(await observer.exists(`${path}/ready`)).toBeNull();
+    expect(passed).toBe(0);
+    const replacement = new DoubleBarrier(await clients.connect(ts.connectString), path, {
+      count: 8,
+      id: 'replacement',
+    });
+    await replacement.enter();
+    expect(await Promise.all([...first6, seventh])).toEqual(Array(7).fill(true));
+    const leaves = [...live, replacement].map((b) => b.leave());
+    expect(await Promise.all(leaves)).toEqual(Array(8).fill(true));
+    expect(await childCount(observer, path)).toBe(0);
+  }, 60_000);
+});
