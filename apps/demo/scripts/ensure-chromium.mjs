@@ -8,7 +8,9 @@ const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(CHROMIUM)) {
   const canInstall = process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
   if (!canInstall) {
-    console.error(`${CHROMIUM} is missing: install it with \`sudo apt-get install -y chromium\`, then re-run.`);
+    console.error(
+      `${CHROMIUM} is missing: install it with \`sudo apt-get install -y chromium\`, then re-run.`,
+    );
     process.exit(1);
   }
   console.log('chromium is missing: installing it with apt-get (once) for the demo browser test…');
