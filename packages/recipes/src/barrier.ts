@@ -20,7 +20,7 @@
  */
 import { parentPath, validatePath } from '@conclave/core';
 import type { RecipeClient } from './recipe-client.js';
-import { awaitVisible, createIfAbsent, deleteIfExists, ensurePath } from './internal/paths.js';
+import { createIfAbsent, deleteIfExists, ensurePath } from './internal/paths.js';
 import { retrying } from './internal/retry.js';
 import { Waiter } from './internal/waiter.js';
 
@@ -35,9 +35,9 @@ export class Barrier {
   /** Raises the barrier (creates its node; already up is fine). */
   async set(opts: { signal?: AbortSignal } = {}): Promise<void> {
     await ensurePath(this.client, parentPath(this.path), opts.signal);
-    if (!(await createIfAbsent(this.client, this.path, new Uint8Array(0), opts.signal))) {
-      await awaitVisible(this.client, this.path, opts.signal); // so isSet() right after says true
-    }
+    // NODEEXISTS (already up) is fine: the server answers it only once the create it rests on is
+    // applied, so isSet() right after says true either way.
+    await createIfAbsent(this.client, this.path, new Uint8Array(0), opts.signal);
   }
 
   /** Removes the barrier, releasing every waiter (already down is fine). */

@@ -36,7 +36,7 @@ import { BadVersionError, isConclaveError, parentPath, type Stat, validatePath }
 import { filter, map, type Observable, shareReplay } from 'rxjs';
 import type { RecipeClient } from './recipe-client.js';
 import { type Codec, jsonCodec } from './internal/codec.js';
-import { awaitVisible, ensurePath } from './internal/paths.js';
+import { ensurePath } from './internal/paths.js';
 import { throwIfAborted } from './internal/abort.js';
 import { isRetryable, retrying, whenConnected } from './internal/retry.js';
 import { type NodeSnapshot, watchNode } from './internal/watch-node.js';
@@ -153,7 +153,6 @@ export class ConfigValue<T> {
     } catch (err) {
       if (isConclaveError(err, 'NODEEXISTS')) {
         if (orSet) {
-          await awaitVisible(this.client, this.path, signal);
           return this.client.setData(this.path, data, { version: -1, signal });
         }
         throw new BadVersionError('the node was created meanwhile: re-read it and retry', this.path);

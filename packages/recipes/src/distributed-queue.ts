@@ -10,7 +10,7 @@
  * console.log(new TextDecoder().decode(item));
  * ```
  *
- * Algorithm: an item is a persistent-sequential child `qn-<guid>-<seq>`; the sequence number the
+ * Algorithm: an item is a persistent-sequential child `_c_<guid>-qn-<seq>`; the sequence number the
  * server appends gives the order. To take, a consumer lists the children (sorted), reads the head
  * and deletes it; only one consumer's delete can succeed, and NONODE means another consumer won,
  * so it tries the next. Consumers work through one listing before listing again (items are only

@@ -20,7 +20,7 @@
  * (likewise on abort, which rejects). An id already held by another live session → NodeExistsError.
  * The barrier path can be reused for a new round once every participant of the last one has left.
  */
-import { isConclaveError, joinPath, validatePath } from '@conclave/core';
+import { BadArgumentsError, isConclaveError, joinPath, validatePath } from '@conclave/core';
 import type { RecipeClient } from './recipe-client.js';
 import { createOwnEphemeral, validateId } from './internal/ephemeral.js';
 import { createIfAbsent, deleteIfExists, ensurePath } from './internal/paths.js';
@@ -49,11 +49,16 @@ export class DoubleBarrier {
   ) {
     validatePath(path);
     if (!Number.isInteger(opts.count) || opts.count < 1) {
-      throw new TypeError(`DoubleBarrier: count must be a positive integer, got ${opts.count}`);
+      throw new BadArgumentsError(
+        `DoubleBarrier: count must be an integer ≥ 1 (how many participants to wait for), got ${opts.count}`,
+        path,
+      );
     }
     this.count = opts.count;
     this.id = validateId(opts.id, 'DoubleBarrier');
-    if (this.id === READY) throw new TypeError(`DoubleBarrier: the id '${READY}' is reserved`);
+    if (this.id === READY) {
+      throw new BadArgumentsError(`DoubleBarrier: the id '${READY}' is reserved; choose another id`, path);
+    }
     this.ourPath = joinPath(path, this.id);
     this.readyPath = joinPath(path, READY);
   }

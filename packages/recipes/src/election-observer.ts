@@ -18,7 +18,7 @@ import { sleep } from './internal/abort.js';
 import type { RecipeClient } from './recipe-client.js';
 import { classifyState } from './internal/session-state.js';
 import { decodeParticipant, type Participant } from './internal/participant.js';
-import { isRetryable } from './internal/retry.js';
+import { backoffMs, isRetryable } from './internal/retry.js';
 import { sortQueue } from './internal/sequence.js';
 import { Wakeup } from './internal/wakeup.js';
 
@@ -91,7 +91,7 @@ export class ElectionObserver {
         // Connection trouble: the state subscription wakes us on reconnect; otherwise back off.
         failures++;
         if (!isRetryable(err) && failures > 8) await sleep(1_000, stop).catch(() => {});
-        await Promise.race([wakeup.promise, sleep(Math.min(50 * failures, 1_000), stop).catch(() => {})]);
+        await Promise.race([wakeup.promise, sleep(backoffMs(failures), stop).catch(() => {})]);
       }
     }
   }

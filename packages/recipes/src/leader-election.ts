@@ -40,7 +40,7 @@ import { ElectionObserver } from './election-observer.js';
 import { RecipeClosedError, SessionLostError } from './errors.js';
 import { encodeParticipant, type Participant } from './internal/participant.js';
 import { ProtectedNode } from './internal/protected-node.js';
-import { isRetryable } from './internal/retry.js';
+import { backoffMs, isRetryable } from './internal/retry.js';
 import { sortQueue } from './internal/sequence.js';
 import { Wakeup } from './internal/wakeup.js';
 
@@ -253,6 +253,7 @@ export class LeaderElection {
   /** The recipe loop for one node; ends when the generation moves on or the session is lost. */
   async #run(generation: number, node: ProtectedNode, guard: SessionGuard): Promise<void> {
     const current = () => this.#generation === generation;
+    let failures = 0;
     while (current()) {
       const wakeup = (this.#wakeup = new Wakeup());
       try {
@@ -282,6 +283,7 @@ export class LeaderElection {
         const leading = index === 0 && guard.signal === 'connected';
         this.#setLeader(leading);
         this.#state.next(leading ? 'leader' : 'waiting');
+        failures = 0;
         await wakeup.promise;
       } catch (err) {
         if (!current()) return;
@@ -299,8 +301,11 @@ export class LeaderElection {
           return;
         }
         // Connection loss: the top of the loop waits for CONNECTED. The client may report the
-        // failure before the state change, so pause briefly (resign/close still wake us).
-        await Promise.race([wakeup.promise, sleep(10)]);
+        // failure before the state change, so pause as every retry does (resign/close still wake
+        // us). No attempt limit: the election runs as long as its session lives.
+        const pause = new AbortController();
+        await Promise.race([wakeup.promise, sleep(backoffMs(++failures), pause.signal).catch(() => {})]);
+        pause.abort(); // woken early: drop the timer rather than keep the process alive for it
       }
     }
   }

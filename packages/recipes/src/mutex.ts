@@ -149,14 +149,14 @@ export class Mutex {
   }
 
   /** The recipe: create our node, then wait until nothing we must respect is ahead of it. */
-  async #enterQueue(signal: AbortSignal): Promise<Hold> {
+  async #enterQueue(signal: AbortSignal | undefined): Promise<Hold> {
     const guard = new SessionGuard(this.client);
     const node = new ProtectedNode(this.client, guard, this.path, this.kind.name);
     const what = this.kind.name === 'lock' ? 'acquiring the lock' : `acquiring the ${this.kind.name} lock`;
     try {
       await node.create(new Uint8Array(0), signal);
       for (;;) {
-        signal.throwIfAborted();
+        signal?.throwIfAborted();
         const { children } = await retryingInSession(
           guard,
           this.path,

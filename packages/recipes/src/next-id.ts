@@ -20,11 +20,12 @@
  */
 import { joinPath, validatePath } from '@conclave/core';
 import type { RecipeClient } from './recipe-client.js';
-import { findByGuid, newGuid } from './internal/names.js';
+import { newGuid, protectedPrefix } from './internal/names.js';
+import { findProtectedChild } from './internal/protected-node.js';
 import { sequenceOf } from './internal/sequence.js';
 import { ensurePath } from './internal/paths.js';
-import { isRetryable, retrying, whenConnected } from './internal/retry.js';
-import { throwIfAborted } from './internal/abort.js';
+import { backoffMs, isRetryable, MAX_ATTEMPTS, retrying, whenConnected } from './internal/retry.js';
+import { sleep, throwIfAborted } from './internal/abort.js';
 
 const ensured = new WeakMap<RecipeClient, Set<string>>();
 
@@ -42,21 +43,20 @@ export async function nextId(
     await ensurePath(client, path, signal);
     seen.add(path);
   }
-  const guid = newGuid();
+  const prefix = protectedPrefix(newGuid(), 'id');
   let ticket: string | undefined;
   for (let attempt = 1; ticket === undefined; attempt++) {
     throwIfAborted(signal);
     try {
-      ticket = await client.create(joinPath(path, `id-${guid}-`), new Uint8Array(0), {
+      ticket = await client.create(joinPath(path, prefix), new Uint8Array(0), {
         mode: 'PERSISTENT_SEQUENTIAL',
         signal,
       });
     } catch (err) {
-      if (!isRetryable(err) || attempt >= 30) throw err;
+      if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+      await sleep(backoffMs(attempt), signal);
       await whenConnected(client, signal);
-      const { children } = await retrying(client, () => client.getChildren(path, { signal }), signal);
-      const found = findByGuid(children, guid);
-      if (found !== undefined) ticket = joinPath(path, found);
+      ticket = await retrying(client, () => findProtectedChild(client, path, prefix, signal), signal);
     }
   }
   const id = sequenceOf(ticket);

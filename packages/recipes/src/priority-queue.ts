@@ -10,7 +10,7 @@
  * await queue.take();   // 'page the on-call'
  * ```
  *
- * The priority is encoded in the node name (`qn-<priority+2^31, 10 digits>-<guid>-<seq>`), so
+ * The priority is encoded in the node name (`_c_<guid>-qn-<priority+2^31, 10 digits>-<seq>`), so
  * ordering needs no extra reads. Because a new item may belong before those already listed, a
  * consumer lists again whenever the children changed: with many consumers and a high offer rate
  * a take costs a listing, so keep priority queues short.
@@ -18,15 +18,17 @@
  * Connection states and failure cases: as DistributedQueue (protected offer, exactly-once take,
  * blocked takes reject with SessionLostError on LOST/EXPIRED/CLOSED).
  */
+import { BadArgumentsError } from '@conclave/core';
 import { QueueBase } from './internal/queue-base.js';
+import { itemFields } from './internal/queue-core.js';
 import { sequenceOf } from './internal/sequence.js';
 import type { RecipeClient } from './recipe-client.js';
 
 const OFFSET = 2 ** 31;
 
-/** The priority field of an item name (`qn-PPPPPPPPPP-…`). */
+/** The priority field of an item name (`_c_<uuid>-qn-PPPPPPPPPP-<seq>`). */
 function priorityOf(name: string): number {
-  return Number(name.slice(3, 13)) - OFFSET;
+  return Number(itemFields(name).slice(0, 10)) - OFFSET;
 }
 
 function byPriorityThenSequence(a: string, b: string): number {
@@ -39,11 +41,17 @@ export class PriorityQueue extends QueueBase {
   }
 
   /** Queues an item; lower `priority` is taken first (a 32-bit signed integer, default 0). */
-  offer(data: string | Uint8Array, opts: { priority?: number; signal?: AbortSignal } = {}): Promise<string> {
+  async offer(
+    data: string | Uint8Array,
+    opts: { priority?: number; signal?: AbortSignal } = {},
+  ): Promise<string> {
     const priority = opts.priority ?? 0;
     if (!Number.isInteger(priority) || priority < -OFFSET || priority >= OFFSET) {
-      throw new TypeError(`PriorityQueue: priority must be a 32-bit signed integer, got ${priority}`);
+      throw new BadArgumentsError(
+        `PriorityQueue: priority must be an integer in [-2^31, 2^31 - 1], got ${priority}`,
+        this.path,
+      );
     }
-    return this.offerItem(`${String(priority + OFFSET).padStart(10, '0')}-`, data, opts.signal);
+    return this.offerItem(String(priority + OFFSET).padStart(10, '0'), data, opts.signal);
   }
 }

@@ -22,7 +22,7 @@
  * by another live session → NodeExistsError. A record that is not valid JSON is skipped (it is not
  * one of ours). `pick()` resolves null when there is no instance.
  */
-import { joinPath, validatePath } from '@conclave/core';
+import { BadArgumentsError, joinPath, validatePath } from '@conclave/core';
 import { firstValueFrom, map, type Observable, shareReplay, type Subscription } from 'rxjs';
 import { watchChildrenWithData } from './internal/children-data.js';
 import type { RecipeClient } from './recipe-client.js';
@@ -71,7 +71,10 @@ export class ServiceDiscovery implements AsyncDisposable {
     validateId(instance.name, 'ServiceDiscovery name');
     validateId(instance.id, 'ServiceDiscovery id');
     if (!Number.isInteger(instance.port) || instance.port < 0 || instance.port > 65535) {
-      throw new TypeError(`ServiceDiscovery: port must be an integer in [0, 65535], got ${instance.port}`);
+      throw new BadArgumentsError(
+        `ServiceDiscovery: port must be an integer in [0, 65535], got ${instance.port}`,
+        joinPath(this.basePath, instance.name),
+      );
     }
     const record: ServiceInstance<P> = { ...instance, registeredAtMs: Date.now() };
     const servicePath = joinPath(this.basePath, instance.name);

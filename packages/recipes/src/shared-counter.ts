@@ -20,9 +20,10 @@
  * Failure cases: if the reply of our write is lost (CONNECTIONLOSS) the add may or may not have
  * been applied; `add()` cannot tell and rethrows ConnectionLossError rather than risk counting
  * twice (as ZooKeeper's own API does). Values are JavaScript safe integers; going past
- * ±2^53 → RangeError. Data that is not an integer → DataInconsistencyError naming the node.
+ * ±2^53 → BadArgumentsError. Data that is not an integer → DataInconsistencyError naming the node.
  */
 import {
+  BadArgumentsError,
   BadVersionError,
   DataInconsistencyError,
   isConclaveError,
@@ -60,14 +61,17 @@ export class SharedCounter {
   /** Adds `delta` (may be negative) atomically; resolves with the value after our add. */
   async add(delta: number, opts: { signal?: AbortSignal; maxAttempts?: number } = {}): Promise<number> {
     if (!Number.isSafeInteger(delta))
-      throw new TypeError(`SharedCounter: delta must be a safe integer, got ${delta}`);
+      throw new BadArgumentsError(`SharedCounter: delta must be a safe integer, got ${delta}`, this.path);
     const maxAttempts = opts.maxAttempts ?? 10_000;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       throwIfAborted(opts.signal);
       const { value, version } = await this.read(opts.signal);
       const next = value + delta;
       if (!Number.isSafeInteger(next))
-        throw new RangeError(`SharedCounter ${this.path}: ${value} + ${delta} overflows`);
+        throw new BadArgumentsError(
+          `SharedCounter: ${value} + ${delta} is beyond ±(2^53 - 1); use a smaller delta`,
+          this.path,
+        );
       try {
         if (version < 0) {
           await ensurePath(this.client, parentPath(this.path), opts.signal);

@@ -28,7 +28,13 @@
  * refresh is bounded by the tree's size; a subtree changing faster than it can be read still
  * converges once changes pause.
  */
-import { isConclaveError, joinPath, type WatchedEvent, validatePath } from '@conclave/core';
+import {
+  BadArgumentsError,
+  isConclaveError,
+  joinPath,
+  type WatchedEvent,
+  validatePath,
+} from '@conclave/core';
 import type { Subscription } from 'rxjs';
 import { type CachedNode, CacheEventStream, diffNode } from './internal/cache-events.js';
 import { SessionLostError } from './errors.js';
@@ -55,7 +61,12 @@ export class TreeCache implements AsyncDisposable {
   ) {
     validatePath(path);
     this.maxDepth = opts.depth ?? Number.POSITIVE_INFINITY;
-    if (!(this.maxDepth >= 0)) throw new TypeError(`TreeCache: depth must be >= 0, got ${opts.depth}`);
+    if (!(this.maxDepth >= 0)) {
+      throw new BadArgumentsError(
+        `TreeCache: depth must be ≥ 0 (or omitted for no limit), got ${opts.depth}`,
+        path,
+      );
+    }
     this.stream = new CacheEventStream(
       () => this.sortedEntries(),
       () => this.begin(),

@@ -63,7 +63,7 @@ import type { RecipeClient } from './recipe-client.js';
 import { fromUtf8, utf8 } from './internal/codec.js';
 import { validateId } from './internal/ephemeral.js';
 import { multiOutcome } from './internal/multi.js';
-import { awaitVisible, createIfAbsent, ensurePath } from './internal/paths.js';
+import { createIfAbsent, ensurePath } from './internal/paths.js';
 import { retrying } from './internal/retry.js';
 import { Waiter } from './internal/waiter.js';
 
@@ -303,7 +303,6 @@ export class TwoPhaseCommit {
     const path = joinPath(tx, 'decision');
     const created = await this.createIfAbsent(path, want, signal);
     if (created) return want;
-    await awaitVisible(this.client, path, signal);
     const recorded = await this.readDecision(tx, undefined, signal);
     if (recorded === null) throw new Error(`invariant: ${tx}/decision existed and then vanished`);
     return recorded;
@@ -351,9 +350,10 @@ export class TwoPhaseCommit {
           ],
           signal,
         );
-        // NODEEXISTS: created before (a restarted coordinator, or our own retried multi).
-        if (errno === ErrorCode.NODEEXISTS) await awaitVisible(this.client, joinPath(tx, 'acks'), signal);
-        else if (errno !== 0) throw new Error(`invariant: creating ${tx} failed: ${errno}`);
+        // NODEEXISTS: created before (a restarted coordinator, or our own retried multi); the
+        // server answers it once that create is applied, so our next reads see the transaction.
+        if (errno !== 0 && errno !== ErrorCode.NODEEXISTS)
+          throw new Error(`invariant: creating ${tx} failed: ${errno}`);
       },
       signal,
     );

@@ -1,3 +1,4 @@
+import { BadArgumentsError } from '@conclave/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Barrier, DoubleBarrier } from '../src/index.js';
 import { Clients, CutProxy, childCount, Fixture, TestServer, waitFor } from './r2-helpers.js';
@@ -46,8 +47,11 @@ describe('Barrier', () => {
     await barrier.set();
     const ac = new AbortController();
     const p = barrier.wait({ signal: ac.signal });
-    ac.abort(new Error('stop'));
-    await expect(p).rejects.toThrow('stop');
+    const reason = new Error('stop');
+    ac.abort(reason);
+    await expect(p).rejects.toBe(reason); // the reason itself, not a wrapper
+    // A reason that is not an Error is passed through as-is too.
+    await expect(barrier.wait({ signal: AbortSignal.abort('plain') })).rejects.toBe('plain');
   });
 });
 
@@ -81,8 +85,14 @@ describe('DoubleBarrier timeouts', () => {
     const b = new DoubleBarrier(c, '/r2/dbl/timeout', { count: 3, id: 'lonely' });
     expect(await b.enter({ timeoutMs: 100 })).toBe(false);
     expect(await childCount(c, '/r2/dbl/timeout')).toBe(0);
-    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 0, id: 'x' })).toThrow(TypeError);
-    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 2, id: 'ready' })).toThrow(TypeError);
+    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 0, id: 'x' })).toThrow(BadArgumentsError);
+    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 0, id: 'x' })).toThrow(
+      /count must be an integer ≥ 1/,
+    );
+    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 2, id: 'ready' })).toThrow(
+      BadArgumentsError,
+    );
+    expect(() => new DoubleBarrier(c, '/r2/dbl/timeout', { count: 2, id: 'a/b' })).toThrow(BadArgumentsError);
   });
 });
 

@@ -1,3 +1,4 @@
+import { BadArgumentsError } from '@conclave/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DelayQueue, DistributedQueue, PriorityQueue } from '../src/index.js';
 import { Clients, Fixture, LONG, TestServer, text, waitFor } from './r2-helpers.js';
@@ -95,7 +96,15 @@ describe('DistributedQueue', () => {
     console.log(
       `queue: ${total} items, produced in ${producedMs} ms, all consumed in ${Date.now() - started} ms; per consumer ${counts}`,
     );
-    expect(all.length).toBe(total);
+    // On failure, say which items went missing and what is still under the queue path.
+    const missing = Array.from(
+      { length: total },
+      (_, i) => `p${Math.floor(i / (total / 4))}:${i % (total / 4)}`,
+    )
+      .filter((id) => !all.includes(id))
+      .slice(0, 10);
+    const left = (await admin.getChildren(path)).children.filter((c) => !c.startsWith('tk-'));
+    expect(all.length, `missing ${missing.join(', ')}; left in the queue: ${left.join(', ')}`).toBe(total);
     expect(new Set(all).size).toBe(total);
     for (const f of [...consumers, ...producers]) expect(await f.exited).toBe(0);
   }, 300_000);
@@ -123,7 +132,8 @@ describe('PriorityQueue', () => {
     await q.offer('c', { priority: 5 });
     await q.offer('a', { priority: 1 });
     expect(text(await q.take())).toBe('a');
-    expect(() => q.offer('x', { priority: 1.5 })).toThrow(TypeError);
+    await expect(q.offer('x', { priority: 1.5 })).rejects.toThrow(BadArgumentsError);
+    await expect(q.offer('x', { priority: 2 ** 31 })).rejects.toMatchObject({ code: 'BADARGUMENTS' });
   });
 });
 

@@ -1,7 +1,8 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { diffNode } from '../src/internal/cache-events.js';
-import { findByGuid, newGuid } from '../src/internal/names.js';
+import { findProtected, newGuid, protectedPrefix, unprotected } from '../src/internal/names.js';
+import { isItem, itemFields } from '../src/internal/queue-core.js';
 import { bySequence, sequenceOf } from '../src/internal/sequence.js';
 import { Waiter } from '../src/internal/waiter.js';
 import type { ConnectionState, RecipeClient } from '../src/recipe-client.js';
@@ -19,11 +20,20 @@ describe('sequence names', () => {
     ]);
   });
 
-  it('finds a protected node by its GUID', () => {
+  it('finds a protected node by its GUID, in one layout for every kind of node', () => {
     const guid = newGuid();
-    expect(guid).toMatch(/^[0-9a-f]{32}$/);
-    expect(findByGuid(['qn-x-0000000001', `qn-${guid}-0000000002`], guid)).toBe(`qn-${guid}-0000000002`);
-    expect(findByGuid(['qn-x-0000000001'], guid)).toBeUndefined();
+    const other = newGuid();
+    expect(guid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const prefix = protectedPrefix(guid, 'qn-0000000007');
+    expect(prefix).toBe(`_c_${guid}-qn-0000000007-`);
+    const ours = `${prefix}0000000002`;
+    expect(findProtected([`_c_${other}-qn-0000000007-0000000001`, ours], prefix)).toBe(ours);
+    expect(findProtected([`_c_${other}-qn-0000000007-0000000001`], prefix)).toBeUndefined();
+    expect(unprotected(ours)).toBe('qn-0000000007-0000000002');
+    expect(unprotected('tk-whatever')).toBe('tk-whatever');
+    expect(isItem(ours)).toBe(true);
+    expect(isItem(`tk-${other}-${ours}`)).toBe(false); // a take receipt names an item but is none
+    expect(itemFields(ours)).toBe('0000000007-0000000002');
   });
 });
 
@@ -83,9 +93,14 @@ describe('Waiter', () => {
     const ac = new AbortController();
     const w = new Waiter(client, { signal: ac.signal, what: 'testing' });
     const p = w.wait();
-    ac.abort(new Error('enough'));
-    await expect(p).rejects.toThrow('enough');
+    const reason = new Error('enough');
+    ac.abort(reason);
+    await expect(p).rejects.toBe(reason);
+    expect(() => w.check()).toThrow(reason);
     w.dispose();
+    const w2 = new Waiter(client, { signal: AbortSignal.abort(42), what: 'testing' });
+    await expect(w2.wait()).rejects.toBe(42);
+    w2.dispose();
   });
 
   it('a capped wait returns true when the cap passes first', async () => {

@@ -51,15 +51,23 @@ describe('queue ordering', () => {
 describe('deadlineSignal', () => {
   it('aborts with the timeout error, or with the caller reason', async () => {
     const d = deadlineSignal(undefined, 5, () => new Error('late'));
-    await new Promise((r) => d.signal.addEventListener('abort', r));
-    expect((d.signal.reason as Error).message).toBe('late');
+    const ds = d.signal as AbortSignal;
+    await new Promise((r) => ds.addEventListener('abort', r));
+    expect((ds.reason as Error).message).toBe('late');
     d.dispose();
     const c = new AbortController();
     const e = deadlineSignal(c.signal, 60_000, () => new Error('late'));
-    c.abort(new Error('mine'));
-    expect((e.signal.reason as Error).message).toBe('mine');
+    const mine = new Error('mine');
+    c.abort(mine);
+    expect(e.signal?.reason).toBe(mine);
     e.dispose();
     expect(() => deadlineSignal(undefined, -1, () => new Error())).toThrow(BadArgumentsError);
+    expect(() => deadlineSignal(AbortSignal.abort(), Number.NaN, () => new Error())).toThrow(
+      BadArgumentsError,
+    );
+    // Without a timeout there is nothing to add: the caller's own signal (or none) is used as-is.
+    expect(deadlineSignal(c.signal, undefined, () => new Error()).signal).toBe(c.signal);
+    expect(deadlineSignal(undefined, undefined, () => new Error()).signal).toBeUndefined();
   });
 });
 

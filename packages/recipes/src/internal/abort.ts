@@ -3,25 +3,31 @@ import { BadArgumentsError } from '@conclave/core';
 /**
  * AbortSignal plumbing shared by every blocking recipe call: one signal that fires on the user's
  * abort (its reason) or on the timeout (a recipe-specific error), a race helper, an abortable
- * sleep, and the abort reason as an Error.
+ * sleep. Every blocking call rejects with `signal.reason` itself, never a wrapper.
  */
 
-/** A signal that aborts with the user's reason or, after `timeoutMs`, with `onTimeout()`. */
+/**
+ * A signal that aborts with the user's reason or, after `timeoutMs`, with `onTimeout()`. Without
+ * a `timeoutMs` it is the user's signal itself (undefined without one either): no controller and
+ * no listener per call, as an uncontended lock acquire is only a few round trips.
+ */
 export function deadlineSignal(
   signal: AbortSignal | undefined,
   timeoutMs: number | undefined,
   onTimeout: () => Error,
-): { signal: AbortSignal; dispose(): void } {
+): { signal: AbortSignal | undefined; dispose(): void } {
+  if (timeoutMs === undefined) return { signal, dispose() {} };
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new BadArgumentsError(
+      `timeoutMs must be a finite number of milliseconds ≥ 0 (or omitted to wait forever), got ${timeoutMs}`,
+    );
+  }
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal?.reason);
   if (signal?.aborted) controller.abort(signal.reason);
   else signal?.addEventListener('abort', onAbort, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
-  if (timeoutMs !== undefined && !controller.signal.aborted) {
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0)
-      throw new BadArgumentsError(`timeoutMs must be a finite number ≥ 0, got ${timeoutMs}`);
-    timer = setTimeout(() => controller.abort(onTimeout()), timeoutMs);
-  }
+  if (!controller.signal.aborted) timer = setTimeout(() => controller.abort(onTimeout()), timeoutMs);
   return {
     signal: controller.signal,
     dispose() {
@@ -62,16 +68,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   );
 }
 
-/** The reason an aborted signal carries, as an Error (a non-Error reason becomes an AbortError). */
-export function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error) return reason;
-  const err = new Error(reason === undefined ? 'the operation was aborted' : String(reason));
-  err.name = 'AbortError';
-  return err;
-}
-
-/** Throws the signal's reason (as an Error, see abortReason) once it has aborted. */
+/**
+ * Throws the signal's own reason once it has aborted — as-is, never wrapped, so a caller can
+ * recognise the error it aborted with (`controller.abort(myError)`; a bare `abort()` gives the
+ * platform's DOMException AbortError).
+ */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortReason(signal);
+  signal?.throwIfAborted();
 }

@@ -1,6 +1,5 @@
-import { isConclaveError, NodeExistsError } from '@conclave/core';
+import { BadArgumentsError, isConclaveError, NodeExistsError } from '@conclave/core';
 import type { RecipeClient } from '../recipe-client.js';
-import { awaitVisible } from './paths.js';
 import { retrying } from './retry.js';
 
 /**
@@ -22,8 +21,11 @@ export async function createOwnEphemeral(
         await client.create(path, data, { mode: 'EPHEMERAL', signal });
       } catch (err) {
         if (!isConclaveError(err, 'NODEEXISTS')) throw err;
-        const stat = await awaitVisible(client, path, signal);
-        if (stat === null) throw err; // gone again (its owner left): rare, let the caller decide
+        // The server answers NODEEXISTS only once the create it rests on is applied, so this read
+        // sees that node — unless its owner has left since (null): then the id is free again,
+        // and the error says so to a caller that may simply retry.
+        const stat = await client.exists(path, { signal });
+        if (stat === null) throw err;
         if (stat.ephemeralOwner !== client.sessionId) {
           throw new NodeExistsError(
             `${what}: the id is already taken by another session; use a unique id`,
@@ -39,7 +41,9 @@ export async function createOwnEphemeral(
 /** Validates a recipe participant id used as a node name. */
 export function validateId(id: string, what: string): string {
   if (typeof id !== 'string' || id.length === 0 || id.includes('/') || id === '.' || id === '..') {
-    throw new TypeError(`${what}: id ${JSON.stringify(id)} must be a non-empty node name without '/'`);
+    throw new BadArgumentsError(
+      `${what}: id ${JSON.stringify(id)} must be a non-empty node name without '/' (and not '.' or '..')`,
+    );
   }
   return id;
 }

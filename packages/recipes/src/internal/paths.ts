@@ -4,11 +4,9 @@ import {
   NodeExistsError,
   NoNodeError,
   parentPath,
-  type Stat,
   validatePath,
 } from '@conclave/core';
 import type { RecipeClient } from '../recipe-client.js';
-import { sleep } from './abort.js';
 import { retrying, retryingInSession } from './retry.js';
 import type { SessionGuard } from './session-guard.js';
 
@@ -31,23 +29,21 @@ export async function ensurePath(client: RecipeClient, path: string, signal?: Ab
   // Fast path: usually everything exists already.
   if ((await retrying(client, () => client.exists(path, { signal }), signal)) !== null) return;
   const chain = [...ancestors(path).reverse().slice(1), path];
-  let existed = false;
   for (const p of chain) {
-    existed = false;
     await retrying(
       client,
       async () => {
         try {
           await client.create(p, new Uint8Array(0), { mode: 'PERSISTENT', signal });
         } catch (err) {
+          // Someone else's create (or our retried one): as good as ours. The server answers
+          // NODEEXISTS only once the create it rests on is applied, so our next read sees it.
           if (!isConclaveError(err, 'NODEEXISTS')) throw err;
-          existed = true;
         }
       },
       signal,
     );
   }
-  if (existed) await awaitVisible(client, path, signal);
 }
 
 /**
@@ -97,28 +93,6 @@ export async function deleteIfExists(
   );
 }
 
-/**
- * After a create failed with NODEEXISTS, waits (bounded) until the node is visible to our reads,
- * and returns its stat (null if it is really gone again, e.g. deleted meanwhile).
- *
- * Why: the standalone server answers an error like NODEEXISTS as soon as prep sees the conflict,
- * which may be another session's create that is proposed but not yet applied; a read we send
- * right after can then still miss the node. (ZooKeeper orders error txns behind the outstanding
- * proposals, so there the first read already sees it and this returns at once.)
- */
-export async function awaitVisible(
-  client: RecipeClient,
-  path: string,
-  signal?: AbortSignal,
-): Promise<Stat | null> {
-  for (let attempt = 1; attempt <= 60; attempt++) {
-    const stat = await retrying(client, () => client.exists(path, { signal }), signal);
-    if (stat !== null) return stat;
-    await new Promise((r) => setTimeout(r, Math.min(50, attempt * 5)));
-  }
-  return null;
-}
-
 /** Attempts per level before giving up on a parent that keeps vanishing. */
 const MAX_CONTAINER_ATTEMPTS = 8;
 
@@ -128,10 +102,12 @@ const MAX_CONTAINER_ATTEMPTS = 8;
  * leaves nothing behind; the price is that a container may vanish between this call and our
  * create under it — callers handle the resulting NONODE by calling this again.
  *
- * WHY creates and not exists(): a read may be served from state that does not yet include a
- * delete the server has already accepted (the container cleaner's), while creates are checked
- * against it. Asking with the same kind of request as the one that failed avoids a loop of
- * "exists says yes, create says NONODE".
+ * WHY creates and not exists(): a read is answered from the applied state, which may not yet
+ * include a delete the server has already accepted (the container cleaner's), while creates are
+ * checked against it. Asking with the same kind of request as the one that failed avoids a loop of
+ * "exists says yes, create says NONODE". No pause between attempts: the server answers NONODE and
+ * NODEEXISTS only once the proposals they rest on are applied, so each retry sees a settled
+ * state, and only a new cleanup racing us again makes another round necessary (bounded).
  */
 export async function ensureContainer(
   client: RecipeClient,
@@ -157,6 +133,5 @@ export async function ensureContainer(
     }
     // NONODE: an ancestor is missing (or was just cleaned up); the depth of the path bounds this.
     await ensureContainer(client, guard, parentPath(path), signal);
-    if (attempt > 0) await sleep(2 ** attempt, signal);
   }
 }

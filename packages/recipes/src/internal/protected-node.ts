@@ -1,15 +1,46 @@
-import { randomUUID } from 'node:crypto';
 import { basename, joinPath, NoNodeError, SessionExpiredError } from '@conclave/core';
 import { SessionLostError } from '../errors.js';
 import type { RecipeClient } from '../recipe-client.js';
-import { sleep } from './abort.js';
-import { protectedPrefix } from './names.js';
+import { sleep, throwIfAborted } from './abort.js';
+import { findProtected, newGuid, protectedPrefix } from './names.js';
 import { ensureContainer } from './paths.js';
-import { isRetryable, MAX_RETRIES, toSessionLost } from './retry.js';
+import { backoffMs, isRetryable, MAX_ATTEMPTS, toSessionLost } from './retry.js';
 import type { SessionGuard } from './session-guard.js';
 
 /** Attempts at creating a node under a container that keeps vanishing (cleanup races). */
 const MAX_PARENT_RETRIES = 16;
+
+/**
+ * The child of `parent` whose name starts with `prefix` (a protectedPrefix: our GUID), or
+ * undefined if there is none (or no parent). For the lookup after a create failed with a
+ * retryable error, whatever kind of protected node it made.
+ *
+ * WHY sync() first, although it costs a round trip: the lost create may still be in the
+ * server's pipeline — proposed, not yet applied — when we ask again. Reads are ordered only
+ * within one connection, and ours is a new one (or, in an ensemble, another server), so a plain
+ * getChildren could be answered before that create is applied, miss our node, and make us
+ * create a second one: an orphan that blocks a lock queue until our session ends, or an item
+ * queued twice. sync() is answered only once everything proposed before it is applied (on a
+ * follower: once it has caught up with the leader). It runs only on this recovery path, never
+ * on a normal acquire or hand-off.
+ */
+export async function findProtectedChild(
+  client: RecipeClient,
+  parent: string,
+  prefix: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  let children: string[];
+  try {
+    await client.sync?.(parent, { signal });
+    ({ children } = await client.getChildren(parent, { signal }));
+  } catch (err) {
+    if (err instanceof NoNodeError) return undefined;
+    throw err;
+  }
+  const name = findProtected(children, prefix);
+  return name === undefined ? undefined : joinPath(parent, name);
+}
 
 /**
  * A "protected" ephemeral-sequential node: `<parent>/_c_<guid>-<kind>-<seq>` (see names.ts).
@@ -20,7 +51,7 @@ const MAX_PARENT_RETRIES = 16;
  * for a child carrying our GUID; only when there is none do we create again.
  */
 export class ProtectedNode {
-  readonly guid = randomUUID();
+  readonly guid = newGuid();
   /** The full path once created (and found), else undefined. */
   path: string | undefined;
 
@@ -41,8 +72,8 @@ export class ProtectedNode {
     const what = `creating a ${this.kind} node`;
     let needLookup = false;
     let parentRetries = 0;
-    for (let attempt = 0; ; attempt++) {
-      signal?.throwIfAborted();
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(signal);
       this.guard.assertAlive(this.parent, what);
       try {
         if (needLookup) {
@@ -55,34 +86,23 @@ export class ProtectedNode {
         return (this.path = joinPath(this.parent, basename(created)));
       } catch (err) {
         if (err instanceof NoNodeError && parentRetries++ < MAX_PARENT_RETRIES) {
-          // The parent container is missing or was just cleaned up: make it, back off a little
-          // if this keeps happening (a cleaner's delete still in flight), and try again.
+          // The parent container is missing (first use) or was just cleaned up: make it and try
+          // again. Only a new cleanup racing us each time could repeat this, hence the bound.
           await ensureContainer(this.client, this.guard, this.parent, signal);
-          if (parentRetries > 1) await sleep(Math.min(2 ** parentRetries, 200), signal);
           continue;
         }
         if (err instanceof SessionExpiredError) throw toSessionLost(err, this.parent, what);
-        if (!isRetryable(err) || attempt >= MAX_RETRIES) throw err;
+        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
         needLookup = true;
+        await sleep(backoffMs(attempt), signal);
         await this.guard.waitConnected(this.parent, what, signal);
       }
     }
   }
 
   /** Our node among the parent's children, found by GUID; undefined if there is none. */
-  async find(): Promise<string | undefined> {
-    let children: string[];
-    try {
-      // A create whose reply was lost may still be in the server's pipeline; sync() is ordered
-      // behind it, so the read that follows sees it (else we would queue a second node).
-      await this.client.sync?.(this.parent);
-      ({ children } = await this.client.getChildren(this.parent));
-    } catch (err) {
-      if (err instanceof NoNodeError) return undefined;
-      throw err;
-    }
-    const name = children.find((c) => c.startsWith(this.prefix));
-    return name === undefined ? undefined : joinPath(this.parent, name);
+  find(signal?: AbortSignal): Promise<string | undefined> {
+    return findProtectedChild(this.client, this.parent, this.prefix, signal);
   }
 
   /**
@@ -94,7 +114,7 @@ export class ProtectedNode {
    * block the queue as a zombie; after EXPIRED/CLOSED the server has deleted it for us.
    */
   async remove(): Promise<void> {
-    const attempt = async () => {
+    const removeOnce = async () => {
       const target = this.path ?? (await this.find());
       if (target !== undefined) {
         try {
@@ -107,28 +127,28 @@ export class ProtectedNode {
     };
     try {
       if (this.guard.lost && !this.guard.revived) throw new SessionLostError(this.parent, 'LOST', 'cleanup');
-      await attempt();
+      await removeOnce();
       return;
     } catch (err) {
       if (!isRetryable(err) && !(err instanceof SessionLostError)) throw err;
     }
     this.guard.retain();
-    void this.#removeInBackground(attempt).finally(() => this.guard.close());
+    void this.#removeInBackground(removeOnce).finally(() => this.guard.close());
   }
 
-  async #removeInBackground(attempt: () => Promise<void>): Promise<void> {
-    for (let i = 0; i < MAX_RETRIES; i++) {
+  async #removeInBackground(removeOnce: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       try {
         if (this.guard.lost) {
           if (!(await this.guard.waitRevived())) return;
         } else {
           await this.guard.waitConnected(this.parent, 'cleaning up');
         }
-        await attempt();
+        await removeOnce();
         return;
       } catch (err) {
         if (!isRetryable(err) && !(err instanceof SessionLostError)) return;
-        await sleep(Math.min(10 * 2 ** i, 1_000));
+        await sleep(backoffMs(attempt));
       }
     }
   }

@@ -50,13 +50,13 @@ export abstract class QueueBase {
     return this.core.size(opts.signal);
   }
 
-  /** The queued item names (`qn-…`), in take order: now, then after every change. */
+  /** The queued item names (`_c_<uuid>-qn-…`), in take order: now, then after every change. */
   get items$(): Observable<string[]> {
     return this.core.items$();
   }
 
-  /** Queues `data` as an item whose name starts with `namePrefix` (the order-giving fields). */
-  protected offerItem(namePrefix: string, data: string | Uint8Array, signal?: AbortSignal): Promise<string> {
-    return this.core.offer(namePrefix, typeof data === 'string' ? utf8(data) : data, signal);
+  /** Queues `data` as an item whose name carries `orderFields` (see QueueCore.offer). */
+  protected offerItem(orderFields: string, data: string | Uint8Array, signal?: AbortSignal): Promise<string> {
+    return this.core.offer(orderFields, typeof data === 'string' ? utf8(data) : data, signal);
   }
 }

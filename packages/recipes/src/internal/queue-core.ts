@@ -9,16 +9,31 @@ import {
 } from '@conclave/core';
 import { map, type Observable } from 'rxjs';
 import type { RecipeClient } from '../recipe-client.js';
-import { throwIfAborted } from './abort.js';
+import { sleep, throwIfAborted } from './abort.js';
 import { multiOutcome } from './multi.js';
-import { findByGuid, newGuid } from './names.js';
+import { newGuid, protectedPrefix, unprotected } from './names.js';
+import { findProtectedChild } from './protected-node.js';
 import { ensurePath } from './paths.js';
-import { isRetryable, retrying, whenConnected } from './retry.js';
+import { backoffMs, isRetryable, MAX_ATTEMPTS, retrying, whenConnected } from './retry.js';
 import { Waiter } from './waiter.js';
 import { watchChildren } from './watch-node.js';
 
-/** Item nodes start with this; anything else under the queue path (take receipts) is not an item. */
+/**
+ * An item's name after its protected prefix starts with this: `_c_<uuid>-qn-<order fields><seq>`.
+ * Anything else under the queue path (take receipts) is not an item.
+ */
 export const ITEM_PREFIX = 'qn-';
+
+/** True for the name of a queue item (not a take receipt). */
+export function isItem(name: string): boolean {
+  return unprotected(name).startsWith(ITEM_PREFIX);
+}
+
+/** The order fields and sequence of an item name: the part after `_c_<uuid>-qn-`. */
+export function itemFields(name: string): string {
+  return unprotected(name).slice(ITEM_PREFIX.length);
+}
+
 /** Take receipts: see `QueueCore.tryTake`. */
 const RECEIPT_PREFIX = 'tk-';
 
@@ -59,27 +74,30 @@ export class QueueCore {
     validatePath(path);
   }
 
-  /** Adds an item whose node name starts with `namePrefix` (after ITEM_PREFIX); returns its path. */
-  async offer(namePrefix: string, data: Uint8Array, signal?: AbortSignal): Promise<string> {
+  /**
+   * Adds an item named `_c_<uuid>-qn-<orderFields>-<seq>` (`_c_<uuid>-qn-<seq>` when `orderFields`
+   * is empty); returns its path.
+   */
+  async offer(orderFields: string, data: Uint8Array, signal?: AbortSignal): Promise<string> {
     await this.ensure(signal);
-    const guid = newGuid();
-    const base = joinPath(this.path, `${ITEM_PREFIX}${namePrefix}${guid}-`);
+    const prefix = protectedPrefix(newGuid(), orderFields === '' ? 'qn' : `${ITEM_PREFIX}${orderFields}`);
+    const base = joinPath(this.path, prefix);
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(signal);
       try {
         return await this.client.create(base, data, { mode: 'PERSISTENT_SEQUENTIAL', signal });
       } catch (err) {
-        if (!isRetryable(err) || attempt >= 30) throw err;
+        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
         // The create may have been applied with its reply lost: look for our GUID before retrying,
         // or the item would be in the queue twice.
+        await sleep(backoffMs(attempt), signal);
         await whenConnected(this.client, signal);
-        const { children } = await retrying(
+        const ours = await retrying(
           this.client,
-          () => this.client.getChildren(this.path, { signal }),
+          () => findProtectedChild(this.client, this.path, prefix, signal),
           signal,
         );
-        const ours = findByGuid(children, guid);
-        if (ours !== undefined) return joinPath(this.path, ours);
+        if (ours !== undefined) return ours;
       }
     }
   }
@@ -156,7 +174,7 @@ export class QueueCore {
   /** The item node names in take order, now and after every change. */
   items$(): Observable<string[]> {
     return watchChildren(this.client, this.path).pipe(
-      map((children) => (children ?? []).filter((c) => c.startsWith(ITEM_PREFIX)).sort(this.layout.compare)),
+      map((children) => (children ?? []).filter(isItem).sort(this.layout.compare)),
     );
   }
 
@@ -167,7 +185,7 @@ export class QueueCore {
         () => this.client.getChildren(this.path, { signal }),
         signal,
       );
-      return children.filter((c) => c.startsWith(ITEM_PREFIX)).sort(this.layout.compare);
+      return children.filter(isItem).sort(this.layout.compare);
     } catch (err) {
       if (isConclaveError(err, 'NONODE')) return [];
       throw err;
@@ -181,7 +199,7 @@ export class QueueCore {
       () => this.client.getChildren(this.path, { watch: this.onChildren, signal }),
       signal,
     );
-    this.cache = children.filter((c) => c.startsWith(ITEM_PREFIX)).sort(this.layout.compare);
+    this.cache = children.filter(isItem).sort(this.layout.compare);
   }
 
   private readonly onChildren = (): void => {
@@ -237,9 +255,20 @@ export class QueueCore {
         }
         throw new Error(`invariant: taking ${itemPath} failed with errno ${errno}`);
       } catch (err) {
-        if (!isRetryable(err) || attempt >= 30) throw err;
+        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+        await sleep(backoffMs(attempt), signal);
         await whenConnected(this.client, signal);
-        const applied = await retrying(this.client, () => this.client.exists(receipt, { signal }), signal);
+        // sync() first: the lost multi may still be in flight on the server, and our read (on a new
+        // connection) is not ordered behind it. Without it we could miss the receipt, retry, get
+        // NONODE for the item our own first multi deleted, and lose the item.
+        const applied = await retrying(
+          this.client,
+          async () => {
+            await this.client.sync?.(this.path, { signal });
+            return this.client.exists(receipt, { signal });
+          },
+          signal,
+        );
         if (applied !== null) {
           this.lastReceipt = receipt;
           return data;

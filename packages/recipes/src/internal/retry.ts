@@ -2,7 +2,7 @@ import { isConclaveError, SessionExpiredError } from '@conclave/core';
 import { filter, firstValueFrom } from 'rxjs';
 import { SessionLostError } from '../errors.js';
 import type { RecipeClient } from '../recipe-client.js';
-import { abortReason, sleep, throwIfAborted } from './abort.js';
+import { raceAbort, sleep, throwIfAborted } from './abort.js';
 import type { SessionGuard } from './session-guard.js';
 import { isSessionGone } from './session-state.js';
 
@@ -20,11 +20,19 @@ import { isSessionGone } from './session-state.js';
  * SESSIONEXPIRED reply into SessionLostError.
  */
 
-/** Upper bound on `retrying` attempts of one operation: past it the last error goes to the caller. */
-const MAX_ATTEMPTS = 30;
+/**
+ * The one retry policy of every recipe: at most MAX_ATTEMPTS attempts of one step, and before
+ * attempt n+1 a pause of backoffMs(n) — exponential from 10 ms, capped at 1 s (≈ 24 s in all
+ * before the last error goes to the caller). The pause matters even though every retry also
+ * waits for the connection: right after a failure the client may still say CONNECTED, and without
+ * it we would spin.
+ */
+export const MAX_ATTEMPTS = 30;
 
-/** How many times `retryingInSession` (and ProtectedNode) retries one step before giving up. */
-export const MAX_RETRIES = 64;
+/** The pause after failed attempt `attempt` (1-based), in ms. */
+export function backoffMs(attempt: number): number {
+  return Math.min(10 * 2 ** Math.min(attempt - 1, 10), 1_000);
+}
 
 /** True for errors after which the request may or may not have been applied and a retry may help. */
 export function isRetryable(err: unknown): boolean {
@@ -50,10 +58,7 @@ export async function whenConnected(client: RecipeClient, signal?: AbortSignal):
   const connected = firstValueFrom(
     client.state$.pipe(filter((s) => s === 'CONNECTED' || s === 'RECONNECTED' || isSessionGone(s))),
   );
-  const aborted = new Promise<never>((_, reject) => {
-    signal?.addEventListener('abort', () => reject(abortReason(signal)), { once: true });
-  });
-  const state = await Promise.race([connected, aborted]);
+  const state = await raceAbort(connected, signal);
   if (isSessionGone(state)) throw new SessionLostError(undefined, state, 'waiting to reconnect');
 }
 
@@ -69,8 +74,7 @@ export async function retrying<T>(
       return await op();
     } catch (err) {
       if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw toSessionLost(err, undefined, 'the operation');
-      // The client may not have noticed the loss yet: back off a little so we do not spin.
-      await new Promise((r) => setTimeout(r, Math.min(1000, 20 * attempt)));
+      await sleep(backoffMs(attempt), signal);
       await whenConnected(client, signal);
     }
   }
@@ -87,18 +91,16 @@ export async function retryingInSession<T>(
   step: () => Promise<T>,
   signal?: AbortSignal,
 ): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    signal?.throwIfAborted();
+  for (let attempt = 1; ; attempt++) {
+    throwIfAborted(signal);
     guard.assertAlive(path, what);
     try {
       return await step();
     } catch (err) {
       if (err instanceof SessionExpiredError) throw toSessionLost(err, path, what);
-      if (!isRetryable(err) || attempt >= MAX_RETRIES) throw err;
+      if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+      await sleep(backoffMs(attempt), signal);
       await guard.waitConnected(path, what, signal);
-      // The state may not have caught up with the failure yet: back off a little so a client that
-      // still says CONNECTED does not make us spin.
-      await sleep(Math.min(5 * 2 ** attempt, 500), signal);
     }
   }
 }

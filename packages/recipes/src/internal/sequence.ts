@@ -1,4 +1,4 @@
-import { PROTECTED_PREFIX } from './names.js';
+import { unprotected } from './names.js';
 
 /**
  * Ordering of sequential znodes. ZooKeeper appends the parent's cversion as ten characters
@@ -38,7 +38,7 @@ export function parseQueueNode(name: string): QueueNode | undefined {
   if (name.length <= SEQUENCE_DIGITS) return undefined;
   const sequence = sequenceOf(name);
   if (Number.isNaN(sequence)) return undefined;
-  const stem = name.slice(0, -SEQUENCE_DIGITS).replace(PROTECTED_PREFIX, '');
+  const stem = unprotected(name.slice(0, -SEQUENCE_DIGITS));
   const kind = stem.endsWith('-') ? stem.slice(0, -1) : stem;
   return { name, sequence, kind };
 }

@@ -2,7 +2,6 @@ import { OperationTimeoutError } from '@conclave/core';
 import type { Subscription } from 'rxjs';
 import { SessionLostError } from '../errors.js';
 import type { RecipeClient } from '../recipe-client.js';
-import { abortReason } from './abort.js';
 import { isSessionGone } from './session-state.js';
 
 /**
@@ -15,8 +14,9 @@ import { isSessionGone } from './session-state.js';
 export class Waiter {
   private woken = false;
   private resolveWait: ((woken: boolean) => void) | undefined;
-  private rejectWait: ((err: Error) => void) | undefined;
-  private failure: Error | undefined;
+  private rejectWait: ((err: unknown) => void) | undefined;
+  /** Why waiting is over for good (the signal's reason, SessionLostError); undefined = not over. */
+  private failure: { reason: unknown } | undefined;
   private readonly deadline: number | undefined;
   private readonly sub: Subscription;
   private readonly onAbort: () => void;
@@ -26,9 +26,9 @@ export class Waiter {
     private readonly opts: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined; what: string },
   ) {
     this.deadline = opts.timeoutMs === undefined ? undefined : performance.now() + opts.timeoutMs;
-    this.onAbort = () => this.fail(abortReason(opts.signal as AbortSignal));
+    this.onAbort = () => this.fail(opts.signal?.reason);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (opts.signal?.aborted) this.failure = abortReason(opts.signal);
+    if (opts.signal?.aborted) this.failure = { reason: opts.signal.reason };
     this.sub = client.state$.subscribe((state) => {
       if (isSessionGone(state)) this.fail(new SessionLostError(undefined, state, opts.what));
       else if (state === 'RECONNECTED') this.wake();
@@ -53,7 +53,7 @@ export class Waiter {
 
   /** Throws if aborted or the session is gone; call it before side effects in a loop. */
   check(): void {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.failure !== undefined) throw this.failure.reason;
   }
 
   /**
@@ -61,7 +61,7 @@ export class Waiter {
    * reaching it returns true as if woken, reaching the overall deadline returns false.
    */
   wait(maxMs?: number): Promise<boolean> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.failure !== undefined) return Promise.reject(this.failure.reason);
     if (this.woken) {
       this.woken = false;
       return Promise.resolve(true);
@@ -101,11 +101,11 @@ export class Waiter {
     this.opts.signal?.removeEventListener('abort', this.onAbort);
   }
 
-  private fail(err: Error): void {
-    this.failure ??= err;
+  private fail(reason: unknown): void {
+    this.failure ??= { reason };
     const reject = this.rejectWait;
     this.resolveWait = undefined;
     this.rejectWait = undefined;
-    reject?.(this.failure);
+    reject?.(this.failure.reason);
   }
 }

@@ -57,7 +57,12 @@ async function main(): Promise<void> {
           taken.push(new TextDecoder().decode(item));
           continue;
         }
-        if ((await client.exists(args.donePath as string)) !== null && (await queue.poll()) === null) break;
+        if ((await client.exists(args.donePath as string)) === null) continue;
+        // Producers are done. A take can time out with items left (a slow, loaded machine), so
+        // drain with poll() — and keep what it takes: a polled item is consumed like a taken one.
+        const polled = await queue.poll();
+        if (polled === null) break;
+        taken.push(new TextDecoder().decode(polled));
       }
       say({ event: 'consumed', taken });
       break;
