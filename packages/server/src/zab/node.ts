@@ -8,9 +8,11 @@ import {
 } from '@conclave/core';
 import { ZabHistory } from './history.js';
 import type { Prng } from './prng.js';
-import type { LeaderState, LearnerHandler, LearnerState, SessionRecord, TalliedVote } from './roles.js';
+import { FastLeaderElection } from './election.js';
+import type { LeaderState, LearnerHandler, LearnerState } from './roles.js';
+import { SessionTable } from './sessions.js';
 import { planSync } from './sync-plan.js';
-import { hasQuorum, quorumSize, quorumValue, tallyAgrees, voteIsBetter } from './quorum.js';
+import { hasQuorum, quorumSize, quorumValue } from './quorum.js';
 import type {
   NodeId,
   ProposeResult,
@@ -65,19 +67,13 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
   private leaderIdV: NodeId | undefined;
   private now = 0;
 
-  // Election (FastLeaderElection).
-  private logicalClock = 0;
-  private vote: Vote;
-  private readonly recvset = new Map<NodeId, TalliedVote>();
-  private readonly outOfElection = new Map<NodeId, TalliedVote>();
-  private decideAtTick: number | undefined;
-  private nextResendTick = 0;
+  /** Fast leader election: active while LOOKING; its round and decided vote are advertised after. */
+  private readonly election: FastLeaderElection;
 
   private leader: LeaderState | undefined;
   private learner: LearnerState | undefined;
 
-  private readonly sessions = new Map<bigint, SessionRecord>();
-  private readonly pendingTouches = new Set<bigint>();
+  private readonly sessions = new SessionTable();
 
   // Outputs accumulated for the next ready().
   private outMessages: ZabMessage<E>[] = [];
@@ -129,7 +125,19 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     if (this.appliedZxidV < this.log.baseZxid) {
       throw new Error('invariant: the state machine is behind the oldest log entry handed to the node');
     }
-    this.vote = this.selfVote();
+    this.election = new FastLeaderElection({
+      id: this.id,
+      voters: this.voters,
+      observers: this.observers,
+      isObserver: this.isObserver,
+      electionTimeoutTicks: this.timing.electionTimeoutTicks,
+      finalizeWaitTicks: this.timing.finalizeWaitTicks,
+      now: () => this.now,
+      random: () => this.prng.nextUint32(),
+      selfVote: () => this.selfVote(),
+      notify: (to) => this.sendNotification(to),
+      conclude: (vote) => (vote.leader === this.id ? this.becomeLeader() : this.becomeLearner(vote.leader)),
+    });
     this.startLooking();
   }
 
@@ -186,7 +194,7 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     this.now++;
     switch (this.roleV) {
       case 'looking':
-        this.tickLooking();
+        this.election.tick();
         break;
       case 'leading':
         this.tickLeading();
@@ -198,27 +206,27 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
 
   /**
    * Feeds one message from another member. Epochs are checked once here, before any role's step
-   * function: a leader→learner message from an epoch older than acceptedEpoch is dropped unread
-   * (the follower never ACKs an older leader's proposal).
+   * function (etcd-raft's shape): a leader→learner message from an epoch older than acceptedEpoch
+   * is dropped unread, so a follower never ACKs an older leader's proposal. NEWEPOCH is the one
+   * exception: the learner itself must see it to abandon a leader whose epoch is too old.
    */
   step(msg: ZabMessage<E>): void {
     if (msg.to !== this.id || msg.from === this.id) return;
     if (!this.voters.has(msg.from) && !this.observers.has(msg.from)) return;
-    if (msg.type === 'notification') {
-      this.stepNotification(msg);
-      return;
-    }
     if ('seq' in msg && msg.type !== 'newEpoch' && msg.epoch < this.acceptedEpochV) return;
     switch (this.roleV) {
+      case 'looking':
+        this.stepLooking(msg);
+        break;
+      case 'following':
+        this.stepFollowing(msg);
+        break;
+      case 'observing':
+        this.stepObserving(msg);
+        break;
       case 'leading':
         this.stepLeading(msg);
         break;
-      case 'following':
-      case 'observing':
-        this.stepLearning(msg);
-        break;
-      default:
-      // LOOKING members only talk election.
     }
   }
 
@@ -281,28 +289,23 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
 
   /** Registers a session (the shell calls this when it applies a createSession txn, on every member). */
   trackSession(sessionId: bigint, timeoutTicks: number): void {
-    this.sessions.set(sessionId, { timeoutTicks, lastTouchTick: this.now, expiring: false });
+    this.sessions.track(sessionId, timeoutTicks, this.now);
   }
 
   /** Forgets a session (applied closeSession). */
   untrackSession(sessionId: bigint): void {
-    this.sessions.delete(sessionId);
-    this.pendingTouches.delete(sessionId);
+    this.sessions.untrack(sessionId);
   }
 
   /** The session showed life on this member (a request or ping). Learners forward it in pings. */
   touchSession(sessionId: bigint): void {
-    const s = this.sessions.get(sessionId);
-    if (this.roleV === 'leading') {
-      if (s !== undefined && !s.expiring) s.lastTouchTick = this.now;
-    } else {
-      this.pendingTouches.add(sessionId);
-    }
+    if (this.roleV === 'leading') this.sessions.touchAsLeader(sessionId, this.now);
+    else this.sessions.touchAsLearner(sessionId);
   }
 
   /** Session ids this member currently tracks. */
   trackedSessions(): bigint[] {
-    return [...this.sessions.keys()];
+    return this.sessions.ids();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -420,23 +423,7 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     this.leader = undefined;
     this.learner = undefined;
     this.pendingAckZxid = undefined;
-    this.logicalClock++;
-    this.vote = this.isObserver ? { leader: -1, zxid: 0n, peerEpoch: -1 } : this.selfVote();
-    this.recvset.clear();
-    this.outOfElection.clear();
-    this.decideAtTick = undefined;
-    if (!this.isObserver)
-      this.recvset.set(this.id, { vote: this.vote, electionEpoch: this.logicalClock, state: 'looking' });
-    this.broadcastNotification();
-    if (!this.isObserver && this.voters.size === 1) this.conclude(this.vote);
-  }
-
-  private broadcastNotification(): void {
-    for (const peer of this.allPeers()) this.sendNotification(peer);
-    this.nextResendTick =
-      this.now +
-      this.timing.electionTimeoutTicks +
-      (this.prng.nextUint32() % (this.timing.electionTimeoutTicks + 1));
+    this.election.start();
   }
 
   private sendNotification(to: NodeId): void {
@@ -445,8 +432,8 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
       to,
       type: 'notification',
       state: this.roleV,
-      electionEpoch: this.logicalClock,
-      vote: this.roleV === 'looking' ? { ...this.vote } : this.reignVote(),
+      electionEpoch: this.election.logicalClock,
+      vote: this.roleV === 'looking' ? { ...this.election.vote } : this.reignVote(),
     });
   }
 
@@ -460,90 +447,14 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     return { leader: this.leaderIdV ?? -1, zxid: 0n, peerEpoch: epoch };
   }
 
-  private stepNotification(n: Msg<E, 'notification'>): void {
-    if (this.roleV !== 'looking') {
-      // Tell a looking member who leads, so it can join without an election of its own.
-      if (n.state === 'looking') this.sendNotification(n.from);
-      return;
-    }
-    if (this.observers.has(n.from)) {
-      // Observers never count; a looking voter still answers so the observer learns the state.
-      if (!this.isObserver && n.state === 'looking') this.sendNotification(n.from);
-      return;
-    }
-    if (n.state === 'looking') {
-      if (this.isObserver) return;
-      if (n.electionEpoch > this.logicalClock) {
-        this.logicalClock = n.electionEpoch;
-        this.recvset.clear();
-        const mine = this.selfVote();
-        this.vote = voteIsBetter(n.vote, mine) ? { ...n.vote } : mine;
-        this.broadcastNotification();
-      } else if (n.electionEpoch < this.logicalClock) {
-        this.sendNotification(n.from);
-        return;
-      } else if (voteIsBetter(n.vote, this.vote)) {
-        this.vote = { ...n.vote };
-        this.broadcastNotification();
-      }
-      this.recvset.set(n.from, { vote: { ...n.vote }, electionEpoch: n.electionEpoch, state: n.state });
-      this.recvset.set(this.id, { vote: this.vote, electionEpoch: this.logicalClock, state: 'looking' });
-      if (this.quorumAgrees(this.recvset, this.vote, true)) {
-        if (this.decideAtTick === undefined) this.decideAtTick = this.now + this.timing.finalizeWaitTicks;
-      } else {
-        this.decideAtTick = undefined;
-      }
-      return;
-    }
-    // The sender is FOLLOWING or LEADING: an established (or establishing) leader may exist.
-    const tallied = { vote: { ...n.vote }, electionEpoch: n.electionEpoch, state: n.state };
-    if (n.electionEpoch === this.logicalClock) {
-      this.recvset.set(n.from, tallied);
-      if (
-        this.quorumAgrees(this.recvset, n.vote, false) &&
-        this.checkLeader(this.recvset, n.vote.leader, n.electionEpoch)
-      ) {
-        this.conclude(n.vote);
-        return;
-      }
-    }
-    this.outOfElection.set(n.from, tallied);
-    if (
-      this.quorumAgrees(this.outOfElection, n.vote, false) &&
-      this.checkLeader(this.outOfElection, n.vote.leader, n.electionEpoch)
-    ) {
-      this.logicalClock = n.electionEpoch;
-      this.conclude(n.vote);
-    }
+  /** Outside an election, tell a looking member who leads, so it can join without an election of its own. */
+  private answerNotification(n: Msg<E, 'notification'>): void {
+    if (n.state === 'looking') this.sendNotification(n.from);
   }
 
-  private quorumAgrees(set: Map<NodeId, TalliedVote>, vote: Vote, exact: boolean): boolean {
-    return tallyAgrees(this.voters, set, vote, exact);
-  }
-
-  /** Never join a leader we have not heard claim LEADING itself (ZooKeeper's checkLeader). */
-  private checkLeader(set: Map<NodeId, TalliedVote>, leader: NodeId, electionEpoch: number): boolean {
-    if (leader === this.id) return electionEpoch === this.logicalClock;
-    return set.get(leader)?.state === 'leading';
-  }
-
-  private tickLooking(): void {
-    if (
-      this.decideAtTick !== undefined &&
-      this.now >= this.decideAtTick &&
-      this.quorumAgrees(this.recvset, this.vote, true)
-    ) {
-      this.conclude(this.vote);
-      return;
-    }
-    if (this.now >= this.nextResendTick) this.broadcastNotification();
-  }
-
-  private conclude(vote: Vote): void {
-    this.vote = { ...vote };
-    this.decideAtTick = undefined;
-    if (vote.leader === this.id) this.becomeLeader();
-    else this.becomeLearner(vote.leader);
+  /** LOOKING members only talk election (FastLeaderElection's lookForLeader, in election.ts). */
+  private stepLooking(msg: ZabMessage<E>): void {
+    if (msg.type === 'notification') this.election.step(msg);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -577,6 +488,10 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
 
   private stepLeading(msg: ZabMessage<E>): void {
     const L = this.leader!;
+    if (msg.type === 'notification') {
+      this.answerNotification(msg);
+      return;
+    }
     if (msg.type === 'followerInfo') {
       const existing = L.handlers.get(msg.from);
       if (existing !== undefined && existing.conn === msg.conn) return; // duplicate
@@ -633,7 +548,9 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
         return;
       }
       case 'ackNewLeader': {
-        if (!h.forwarding) return;
+        // A repeated ACK must not trigger a second UPTODATE: the learner, already broadcasting,
+        // would take it for a protocol error and drop us.
+        if (!h.forwarding || h.newLeaderAcked) return;
         h.newLeaderAcked = true;
         if (msg.zxid > h.ackedZxid) h.ackedZxid = msg.zxid;
         if (L.established) this.sendToLearner(h, { type: 'upToDate', zxid: this.committedZxidV });
@@ -701,7 +618,7 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     // The new leader's whole history is committed now: a quorum holds it durably under this epoch.
     this.committedZxidV = this.log.lastZxid;
     L.establishedZxid = this.log.lastZxid;
-    for (const s of this.sessions.values()) s.lastTouchTick = this.now;
+    this.sessions.restartClocks(this.now);
     for (const h of L.handlers.values()) {
       if (h.newLeaderAcked) this.sendToLearner(h, { type: 'upToDate', zxid: this.committedZxidV });
     }
@@ -844,11 +761,8 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
       return;
     }
     if (this.now - L.lastHeartbeatTick >= this.timing.heartbeatTicks) L.roundRequested = true;
-    for (const [id, s] of this.sessions) {
-      if (!s.expiring && this.now - s.lastTouchTick > s.timeoutTicks) {
-        s.expiring = true;
-        this.outEvents.push({ type: 'sessionExpired', sessionId: id });
-      }
+    for (const sessionId of this.sessions.expired(this.now)) {
+      this.outEvents.push({ type: 'sessionExpired', sessionId });
     }
   }
 
@@ -924,17 +838,76 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     this.outMessages.push(msg as unknown as ZabMessage<E>);
   }
 
-  private stepLearning(msg: ZabMessage<E>): void {
+  private stepFollowing(msg: ZabMessage<E>): void {
+    if (msg.type === 'notification') {
+      this.answerNotification(msg);
+      return;
+    }
+    const l = this.acceptFromLeader(msg);
+    if (l === undefined) return;
+    if (msg.type === 'proposal') this.learnerProposal(l, msg.entry, true);
+    else this.stepLearner(l, msg);
+  }
+
+  /** An observer follows like a follower but never votes: no ACKs, and INFORM instead of PROPOSAL+COMMIT. */
+  private stepObserving(msg: ZabMessage<E>): void {
+    if (msg.type === 'notification') {
+      this.answerNotification(msg);
+      return;
+    }
+    const l = this.acceptFromLeader(msg);
+    if (l === undefined) return;
+    switch (msg.type) {
+      case 'proposal':
+        // Only inside the sync stream; acknowledged by the NEWLEADER ACK, never counted.
+        this.learnerProposal(l, msg.entry, false);
+        return;
+      case 'inform':
+        this.log.append(msg.entry);
+        this.outAppend.push(msg.entry);
+        this.learnerCommit(msg.entry.zxid);
+        return;
+      default:
+        this.stepLearner(l, msg);
+    }
+  }
+
+  /**
+   * The leader connection's checks, as TCP would give them: only our leader, only this
+   * connection, in sequence. Returns the learner state when the message should be processed.
+   */
+  private acceptFromLeader(msg: ZabMessage<E>): LearnerState | undefined {
     const l = this.learner!;
-    if (msg.from !== l.leaderId || !('seq' in msg) || msg.conn !== l.conn) return;
-    if (msg.seq < l.expectSeq) return; // duplicate
+    if (msg.from !== l.leaderId || !('seq' in msg) || msg.conn !== l.conn) return undefined;
+    if (msg.seq < l.expectSeq) return undefined; // duplicate
     if (msg.seq > l.expectSeq) {
       // A message of this connection was lost: as with a broken TCP connection, start over.
       this.abandonLeader('gap in the leader connection');
-      return;
+      return undefined;
     }
     l.expectSeq++;
     l.lastHeardTick = this.now;
+    return l;
+  }
+
+  /** A PROPOSAL (broadcast, or inside the sync stream): log it; followers ACK it once synced. */
+  private learnerProposal(l: LearnerState, entry: E, ack: boolean): void {
+    if (l.phase === 'discovery') {
+      this.abandonLeader('proposal before NEWEPOCH');
+      return;
+    }
+    if (this.faults.has('skipTrunc') && entry.zxid <= this.log.lastZxid) return;
+    this.log.append(entry);
+    this.outAppend.push(entry);
+    if (this.faults.has('applyOnProposal') && entry.zxid > this.committedZxidV) {
+      this.committedZxidV = entry.zxid;
+    }
+    // ACK only after NEWLEADER: sync-stream proposals are acknowledged by the NEWLEADER ACK.
+    if (ack && (l.phase === 'synced' || l.phase === 'broadcast')) this.pendingAckZxid = this.log.lastZxid;
+  }
+
+  /** What followers and observers handle alike: discovery, sync, commits, pings, sync replies. */
+  private stepLearner(l: LearnerState, msg: ZabMessage<E>): void {
     switch (msg.type) {
       case 'newEpoch':
         this.onNewEpoch(l, msg.epoch);
@@ -964,31 +937,9 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
           throw new Error('invariant: DIFF from a zxid that is not our last');
         l.how = 'diff';
         return;
-      case 'proposal': {
-        if (l.phase === 'discovery') {
-          this.abandonLeader('proposal before NEWEPOCH');
-          return;
-        }
-        if (this.faults.has('skipTrunc') && msg.entry.zxid <= this.log.lastZxid) return;
-        this.log.append(msg.entry);
-        this.outAppend.push(msg.entry);
-        if (this.faults.has('applyOnProposal') && msg.entry.zxid > this.committedZxidV) {
-          this.committedZxidV = msg.entry.zxid;
-        }
-        // ACK only after NEWLEADER: sync-stream proposals are acknowledged by the NEWLEADER ACK.
-        if ((l.phase === 'synced' || l.phase === 'broadcast') && !this.isObserver)
-          this.pendingAckZxid = this.log.lastZxid;
-        return;
-      }
       case 'commit':
         this.learnerCommit(msg.zxid);
         return;
-      case 'inform': {
-        this.log.append(msg.entry);
-        this.outAppend.push(msg.entry);
-        this.learnerCommit(msg.entry.zxid);
-        return;
-      }
       case 'newLeader': {
         if (!this.expectPhase(l, 'sync', msg.type)) return;
         if (msg.zxid !== this.log.lastZxid && !this.faults.has('skipTrunc')) {
@@ -1011,8 +962,7 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
         return;
       }
       case 'ping': {
-        this.sendToLeader({ type: 'pingReply', round: msg.round, touches: [...this.pendingTouches] });
-        this.pendingTouches.clear();
+        this.sendToLeader({ type: 'pingReply', round: msg.round, touches: this.sessions.takeTouches() });
         return;
       }
       case 'syncReply': {

@@ -60,9 +60,3 @@ export interface LearnerState {
   /** Syncs sent to the leader, waiting for their reply. */
   pendingSyncs: Set<number>;
 }
-
-export interface SessionRecord {
-  timeoutTicks: number;
-  lastTouchTick: number;
-  expiring: boolean;
-}

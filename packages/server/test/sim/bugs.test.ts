@@ -91,4 +91,18 @@ describe('the checks bite: deliberately broken ZAB variants are caught', () => {
     expect(correct.acked).toBe(false); // the ACKs wait for the fsync: nothing was acknowledged
     expect(correct.result.failures).toEqual([]);
   });
+
+  it('a leader shell that skips the session check (ZooKeeper’s checkSession) leaves orphan ephemerals', () => {
+    let caught: string | undefined;
+    for (let seed = 100_001; seed <= 100_030 && caught === undefined; seed++) {
+      const r = runSimulation({
+        seed,
+        ...shapeForSeed(seed),
+        stateMachine: 'database',
+        shellFaults: ['skipSessionCheck'],
+      });
+      caught = r.failures.find((f) => /outlives its (closed )?session/.test(f));
+    }
+    expect(caught, 'an ephemeral born to a closed session was never caught').toBeDefined();
+  });
 });

@@ -130,4 +130,70 @@ describe('simulator scenarios', () => {
     expect(epochLanded).toBeGreaterThan(0);
     expect(crashedMidSync).toBeGreaterThan(5);
   });
+
+  it.each([
+    'kv',
+    'database',
+  ] as const)('ephemerals live exactly as long as their session: through a leader crash, then gone on expiry (%s)', (stateMachine) => {
+    const sim = new Simulation({ seed: 11, nodes: 3, clients: 0, chaos: false, stateMachine });
+    expect(sim.runUntil(() => sim.converged(), 2000)).toBe(true);
+    const parents = ['/e', '/q'].map((path) =>
+      sim.invokeWrite(sim.leader()!.id, { op: 'create', path, data: '' }),
+    );
+    sim.runUntil(() => parents.every((p) => p.done), 500);
+    const session = 77n;
+    const first = sim.leader()?.id;
+    const via = sim.ids.find((i) => i !== first)!;
+    sim.member(via).forward({ kind: 'createSession', sessionId: session, timeoutTicks: 40 });
+    expect(sim.runUntil(() => sim.members.every((m) => m.sm.sessions().includes(session)), 500)).toBe(true);
+    const eph = sim.invokeWrite(via, { op: 'screate', path: '/e/x', data: 'd', mode: 'ephemeral', session });
+    const seq = sim.invokeWrite(via, {
+      op: 'screate',
+      path: '/q/lock-',
+      data: 'd',
+      mode: 'ephemeralSequential',
+      session,
+    });
+    sim.runUntil(() => eph.done && seq.done, 500);
+    expect(eph.reply).toMatchObject({ ok: true, result: { err: 0, created: ['/e/x'] } });
+    expect(seq.reply).toMatchObject({ ok: true, result: { err: 0, created: ['/q/lock-0000000000'] } });
+    // The client keeps its session alive through `via` while the leader crashes and another takes over.
+    const touchFor = (units: number) => {
+      for (let t = 0; t < units; t += 50) {
+        sim.member(via).touch(session);
+        sim.runFor(50);
+      }
+    };
+    const old = sim.leader()!.id;
+    sim.crash(old);
+    touchFor(600);
+    sim.restart(old);
+    touchFor(600);
+    expect(sim.runUntil(() => sim.converged(), 3000)).toBe(true);
+    for (const m of sim.members) {
+      expect(m.sm.ephemerals().map(([p]) => p)).toEqual(['/e/x', '/q/lock-0000000000']);
+    }
+    // The client goes silent: the leader expires the session and every member drops both nodes.
+    expect(
+      sim.runUntil(
+        () => sim.converged() && sim.members.every((m) => !m.sm.sessions().includes(session)),
+        2000,
+      ),
+    ).toBe(true);
+    for (const m of sim.members) expect(m.sm.ephemerals()).toEqual([]);
+    // A late create in the dead session is refused rather than orphaned.
+    const late = sim.invokeWrite(via, { op: 'screate', path: '/e/y', data: 'd', mode: 'ephemeral', session });
+    sim.runUntil(() => late.done, 500);
+    expect(late.reply).toMatchObject({ ok: true, result: { err: -112 } });
+    sim.checkFinal();
+    expect(sim.result().failures).toEqual([]);
+  });
+
+  it('regression (seed 62524): a leader that restarted still reaps its emptied containers', () => {
+    // The reaper's per-container back-off was kept across a restart while the node's tick count
+    // started again from 0, so the restarted leader waited out the old incarnation's ticks.
+    const r = runSimulation({ seed: 62524, nodes: 3 });
+    expect(r.failures).toEqual([]);
+    expect(r.stats.containersReaped).toBeGreaterThan(0);
+  });
 });

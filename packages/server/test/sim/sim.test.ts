@@ -24,14 +24,23 @@ describe('deterministic simulation (random faults, all safety checks)', () => {
     it(`seeds ${from}..${to} keep every safety property`, { timeout: 600_000 }, () => {
       const failures: string[] = [];
       let committed = 0;
+      const sessions = { ephemerals: 0, sequential: 0, closed: 0, expired: 0 };
       for (let seed = from; seed <= to; seed++) {
         const r = runSimulation({ seed, ...shapeForSeed(seed) });
         committed += r.stats.committed;
+        sessions.ephemerals += r.stats.ephemeralsCreated;
+        sessions.sequential += r.stats.sequentialCreated;
+        sessions.closed += r.stats.sessionsClosed;
+        sessions.expired += r.stats.sessionsExpired;
         if (!r.ok) failures.push(`${r.failures[0]?.split('\n')[0]}\n  repro: ${r.repro}`);
       }
       expect(failures, failures.join('\n')).toEqual([]);
-      // Not vacuous: the runs commit plenty of txns.
+      // Not vacuous: the runs commit plenty of txns and exercise the session namespace.
       expect(committed).toBeGreaterThan((to - from + 1) * 20);
+      expect(sessions.ephemerals).toBeGreaterThan(to - from + 1);
+      expect(sessions.sequential).toBeGreaterThan(to - from + 1);
+      expect(sessions.closed).toBeGreaterThan(0);
+      expect(sessions.expired).toBeGreaterThan(0);
     });
   }
 

@@ -24,6 +24,11 @@ export interface ZnodeResult {
   data?: string;
   /** get/set/cas: the node's data version after the op. */
   version?: number;
+  /**
+   * Paths a successful create made (sequential names resolved), in op order. Informational: the
+   * simulator's ephemeral/sequential checks read it; {@link znodeModel} ignores it.
+   */
+  created?: string[];
 }
 
 /** An immutable znode store: sorted `[path, data, version]` triples (small per partition). */

@@ -14,7 +14,7 @@ function arg(name: string): string | undefined {
 }
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
-const SHELL_FAULTS = ['sendBeforeFsync', 'epochBeforeLog'];
+const SHELL_FAULTS = ['sendBeforeFsync', 'epochBeforeLog', 'skipSessionCheck'];
 const allBugs = arg('bugs')?.split(',').filter(Boolean) ?? [];
 const bugs = allBugs.filter((b) => !SHELL_FAULTS.includes(b)) as ZabFault[];
 const shellFaults = allBugs.filter((b) => SHELL_FAULTS.includes(b)) as SimShellFault[];
@@ -75,6 +75,12 @@ if (single !== undefined) {
     crashes: 0,
     unknown: 0,
     syncReads: 0,
+    ephemeralsCreated: 0,
+    sequentialCreated: 0,
+    sessionsClosed: 0,
+    sessionsExpired: 0,
+    containersCreated: 0,
+    containersReaped: 0,
   };
   for (let seed = from; seed < from + count; seed++) {
     const r = runSimulation({ seed, ...shape(seed), faults: bugs, shellFaults, timing, stateMachine });
@@ -85,6 +91,12 @@ if (single !== undefined) {
     totals.leaderChanges += r.stats.leaderChanges;
     totals.crashes += r.stats.crashes;
     totals.syncReads += r.stats.syncReads;
+    totals.ephemeralsCreated += r.stats.ephemeralsCreated;
+    totals.sequentialCreated += r.stats.sequentialCreated;
+    totals.sessionsClosed += r.stats.sessionsClosed;
+    totals.sessionsExpired += r.stats.sessionsExpired;
+    totals.containersCreated += r.stats.containersCreated;
+    totals.containersReaped += r.stats.containersReaped;
     if (r.stats.linearizability === 'unknown') totals.unknown++;
     if (!r.ok) {
       failed++;

@@ -1,7 +1,23 @@
-import { CreateMode, type MultiOp, OPEN_ACL_UNSAFE, type Txn, type TxnEntry } from '@conclave/core';
+import {
+  CreateMode,
+  type CreateModeFlag,
+  type MultiOp,
+  OPEN_ACL_UNSAFE,
+  type Txn,
+  type TxnEntry,
+} from '@conclave/core';
 import { Database, Preparer } from '../../datatree/index.js';
-import { ZNODE_RUNTIMEINCONSISTENCY, type ZnodeOp, type ZnodeResult } from '../linearizability/index.js';
-import type { SimEntry, SimEntryBody, SimStateMachine, SimStateMachineFactory } from './entry.js';
+import { ZNODE_RUNTIMEINCONSISTENCY, type ZnodeResult } from '../linearizability/index.js';
+import {
+  isSessionOp,
+  SIM_SESSIONEXPIRED,
+  type SimCreateMode,
+  type SimEntry,
+  type SimEntryBody,
+  type SimOp,
+  type SimStateMachine,
+  type SimStateMachineFactory,
+} from './entry.js';
 
 /** Milliseconds per tick used to turn session timeouts into ms for createSession txns. */
 const SIM_TICK_MS = 100;
@@ -23,6 +39,12 @@ export class DbStateMachine implements SimStateMachine {
   private readonly applied: SimEntry[] = [];
   private readonly chain = new Map<bigint, string>();
   private dig = '0000000000000000';
+
+  /**
+   * @param checkSessions the leader's shell refuses requests of closed or unknown sessions (as it
+   *   must); false only in tests proving the ephemeral checks catch a shell that forgets to.
+   */
+  constructor(private readonly checkSessions = true) {}
 
   get lastZxid(): bigint {
     return this.db.lastZxid;
@@ -47,6 +69,15 @@ export class DbStateMachine implements SimStateMachine {
         return { err: first ?? r.err };
       }
       return { err: r.err };
+    }
+    if (entry.txn.type === 'create' && r.result !== undefined && 'path' in r.result) {
+      return { err: 0, created: [(r.result as { path: string }).path] };
+    }
+    if (entry.txn.type === 'multi' && r.result !== undefined && 'results' in r.result) {
+      const created = (r.result.results as Array<{ op: string; path?: string }>)
+        .filter((x) => x.op === 'create' && x.path !== undefined)
+        .map((x) => x.path!);
+      return { err: 0, created };
     }
     if (entry.txn.type === 'setData' && r.result !== undefined && 'stat' in r.result) {
       return { err: 0, version: (r.result as { stat: { version: number } }).stat.version };
@@ -77,13 +108,31 @@ export class DbStateMachine implements SimStateMachine {
     return [...this.db.sessions.keys()];
   }
 
+  ephemerals(): Array<[string, bigint]> {
+    const out: Array<[string, bigint]> = [];
+    for (const s of this.db.tree.ephemeralOwners()) {
+      // Only real sessions: containers and TTL nodes are indexed under reserved owner values.
+      if (s <= 0n || s >= 1n << 56n) continue;
+      for (const p of this.db.tree.ephemeralsOf(s)) out.push([p, s]);
+    }
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  containerCandidates(): string[] {
+    return this.db.containerCandidates();
+  }
+
+  has(path: string): boolean {
+    return this.db.tree.exists(path) !== null;
+  }
+
   snapshot(): unknown {
     return { applied: this.applied.slice(), chain: [...this.chain], digest: this.dig };
   }
 
-  static restore(snap: unknown): DbStateMachine {
+  static restore(snap: unknown, checkSessions = true): DbStateMachine {
     const s = snap as { applied: SimEntry[]; chain: Array<[bigint, string]>; digest: string };
-    const m = new DbStateMachine();
+    const m = new DbStateMachine(checkSessions);
     for (const e of s.applied) {
       m.db.apply(toTxnEntry(e));
       m.applied.push(e);
@@ -98,14 +147,39 @@ export class DbStateMachine implements SimStateMachine {
    * database plus the outstanding (proposed, unapplied) changes.
    */
   prep(body: SimEntryBody, nowMs: number): { body: SimEntryBody; token: number } | undefined {
-    if (body.kind === 'op') {
-      const r = this.preparer.prep(toRequest(body.op), { sessionId: 0n, authIds: [], nowMs });
+    if (body.kind === 'op' && body.op.op === 'reap') {
+      // Re-checked against the outstanding changes; no longer eligible = a harmless error txn.
+      const r = this.preparer.reap(body.op.path, nowMs) ?? {
+        txn: { type: 'error' as const, err: -111 },
+        token: this.preparer.lastToken,
+      };
       return {
         body: {
           kind: 'txn',
           clientId: body.clientId,
           reqId: body.reqId,
           sessionId: 0n,
+          time: nowMs,
+          txn: r.txn,
+        },
+        token: r.token,
+      };
+    }
+    if (body.kind === 'op') {
+      const sessionId = sessionOf(body.op);
+      // ZooKeeper's PrepRequestProcessor checks the session first (sessionTracker.checkSession):
+      // a request from a closed or unknown session gets SESSIONEXPIRED. The Preparer only knows
+      // sessions whose close is outstanding, so the shell checks the applied session table.
+      const r =
+        sessionId !== 0n && this.checkSessions && !this.db.sessions.has(sessionId)
+          ? { txn: { type: 'error' as const, err: SIM_SESSIONEXPIRED }, token: this.preparer.lastToken }
+          : this.preparer.prep(toRequest(body.op), { sessionId, authIds: [], nowMs });
+      return {
+        body: {
+          kind: 'txn',
+          clientId: body.clientId,
+          reqId: body.reqId,
+          sessionId,
           time: nowMs,
           txn: r.txn,
         },
@@ -131,10 +205,15 @@ export class DbStateMachine implements SimStateMachine {
   }
 }
 
-export const dbStateMachineFactory: SimStateMachineFactory = {
-  empty: () => new DbStateMachine(),
-  restore: (snap) => DbStateMachine.restore(snap),
-};
+export const dbStateMachineFactory: SimStateMachineFactory = dbStateMachineFactoryWith(true);
+
+/** A Database factory whose leader-side session check can be switched off (bug-proof tests). */
+export function dbStateMachineFactoryWith(checkSessions: boolean): SimStateMachineFactory {
+  return {
+    empty: () => new DbStateMachine(checkSessions),
+    restore: (snap) => DbStateMachine.restore(snap, checkSessions),
+  };
+}
 
 function toTxnEntry(e: SimEntry): TxnEntry {
   switch (e.kind) {
@@ -162,7 +241,34 @@ function toTxnEntry(e: SimEntry): TxnEntry {
   }
 }
 
-function toRequest(op: ZnodeOp): Parameters<Preparer['prep']>[0] {
+/** The session an op runs in: the ephemeral owner of session-namespace ops, else none (0n). */
+function sessionOf(op: SimOp): bigint {
+  if (op.op === 'screate')
+    return op.mode === 'container' || op.mode === 'persistentSequential' ? 0n : op.session;
+  if (op.op === 'smulti') return op.ops[0]?.session ?? 0n;
+  return 0n;
+}
+
+const MODES: Record<SimCreateMode, CreateModeFlag> = {
+  ephemeral: CreateMode.EPHEMERAL,
+  ephemeralSequential: CreateMode.EPHEMERAL_SEQUENTIAL,
+  persistentSequential: CreateMode.PERSISTENT_SEQUENTIAL,
+  container: CreateMode.CONTAINER,
+};
+
+function toRequest(op: SimOp): Parameters<Preparer['prep']>[0] {
+  if (op.op === 'reap') throw new Error('invariant: reap is prepped by Preparer.reap');
+  if (isSessionOp(op)) {
+    const creates = op.op === 'smulti' ? op.ops : [op];
+    const reqs = creates.map((c) => ({
+      op: 'create' as const,
+      path: c.path,
+      data: encoder.encode(c.data),
+      acl: [...OPEN_ACL_UNSAFE],
+      mode: MODES[c.mode],
+    }));
+    return op.op === 'smulti' ? { op: 'multi', ops: reqs as MultiOp[] } : reqs[0]!;
+  }
   switch (op.op) {
     case 'create':
       return {

@@ -1,10 +1,15 @@
 export {
+  isSessionOp,
+  type SessionOp,
   SIM_SESSION_TIMEOUT_TICKS,
+  SIM_SESSIONEXPIRED,
+  type SimCreateMode,
   type SimEntry,
+  type SimOp,
   type SimStateMachine,
   type SimStateMachineFactory,
 } from './entry.js';
-export { DbStateMachine, dbStateMachineFactory } from './db-machine.js';
+export { DbStateMachine, dbStateMachineFactory, dbStateMachineFactoryWith } from './db-machine.js';
 export { KvStateMachine, kvStateMachineFactory } from './kv-machine.js';
 export { SimMember } from './member.js';
 export { SimNetwork } from './network.js';

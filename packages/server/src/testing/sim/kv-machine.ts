@@ -1,5 +1,20 @@
 import { applyZnodeOp, type ZnodeResult } from '../linearizability/index.js';
-import type { SimEntry, SimStateMachine, SimStateMachineFactory } from './entry.js';
+import { sequenceSuffix } from '@conclave/core';
+import {
+  isSessionOp,
+  SIM_SESSIONEXPIRED,
+  type SessionOp,
+  type SimEntry,
+  type SimStateMachine,
+  type SimStateMachineFactory,
+} from './entry.js';
+
+/** A node of the session namespace: `owner` is the ephemeral's session, 0n for a persistent node. */
+interface SessionNode {
+  data: string;
+  owner: bigint;
+  container?: boolean;
+}
 
 interface KvSnapshot {
   lastZxid: bigint;
@@ -7,6 +22,8 @@ interface KvSnapshot {
   nodes: Array<[string, { data: string; version: number }]>;
   sessions: bigint[];
   chain: Array<[bigint, string]>;
+  snodes: Array<[string, SessionNode]>;
+  cversions: Array<[string, number]>;
 }
 
 /**
@@ -16,6 +33,10 @@ interface KvSnapshot {
 export class KvStateMachine implements SimStateMachine {
   private nodes = new Map<string, { data: string; version: number }>();
   private sessionSet = new Set<bigint>();
+  /** The session namespace (ephemeral and sequential nodes), apart from the linearizable keys. */
+  private snodes = new Map<string, SessionNode>();
+  /** Parent path → cversion (child creates + deletes), which names sequential children. */
+  private cversions = new Map<string, number>();
   private chain = new Map<bigint, string>();
   private last = 0n;
   private dig = '0000000000000000';
@@ -33,13 +54,17 @@ export class KvStateMachine implements SimStateMachine {
     let result: ZnodeResult | undefined;
     switch (entry.kind) {
       case 'op':
-        result = applyZnodeOp(this.nodes, entry.op);
+        result = isSessionOp(entry.op) ? this.applySessionOp(entry.op) : applyZnodeOp(this.nodes, entry.op);
         break;
       case 'createSession':
         this.sessionSet.add(entry.sessionId);
         break;
       case 'closeSession':
-        this.sessionSet.delete(entry.sessionId);
+        // ZooKeeper's closeSession: the session's ephemerals go in the same txn, in path order.
+        if (this.sessionSet.delete(entry.sessionId)) {
+          const owned = [...this.snodes].filter(([, n]) => n.owner === entry.sessionId).map(([p]) => p);
+          for (const p of owned.sort()) this.removeChild(p);
+        }
         break;
       case 'txn':
         throw new Error('invariant: the KV state machine does not take prepped txns');
@@ -48,6 +73,72 @@ export class KvStateMachine implements SimStateMachine {
     this.dig = chainHash(this.dig, entryKey(entry));
     this.chain.set(entry.zxid, this.dig);
     return result;
+  }
+
+  /** Ephemeral/sequential creates, all or nothing (a multi of creates, or a single one). */
+  private applySessionOp(op: SessionOp): ZnodeResult {
+    if (op.op === 'reap') {
+      if (!this.containerCandidates().includes(op.path)) return { err: -111 };
+      this.removeChild(op.path);
+      this.cversions.delete(op.path);
+      return { err: 0 };
+    }
+    const creates = op.op === 'smulti' ? op.ops : [op];
+    const snodes = new Map(this.snodes);
+    const cversions = new Map(this.cversions);
+    const created: string[] = [];
+    for (const c of creates) {
+      const ephemeral = c.mode === 'ephemeral' || c.mode === 'ephemeralSequential';
+      if (ephemeral && !this.sessionSet.has(c.session)) return { err: SIM_SESSIONEXPIRED };
+      const parent = c.path.slice(0, c.path.lastIndexOf('/')) || '/';
+      // Containers are the one parent this flat store models: their children need them to exist.
+      if (parent.startsWith('/c') && !snodes.has(parent)) return { err: -101 };
+      const cv = cversions.get(parent) ?? 0;
+      const sequential = c.mode === 'ephemeralSequential' || c.mode === 'persistentSequential';
+      const path = sequential ? c.path + sequenceSuffix(cv) : c.path;
+      if (snodes.has(path)) return { err: -110 };
+      const node: SessionNode = { data: c.data, owner: ephemeral ? c.session : 0n };
+      if (c.mode === 'container') node.container = true;
+      snodes.set(path, node);
+      cversions.set(parent, cv + 1);
+      created.push(path);
+    }
+    this.snodes = snodes;
+    this.cversions = cversions;
+    return { err: 0, created };
+  }
+
+  private removeChild(path: string): void {
+    this.snodes.delete(path);
+    const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+    this.cversions.set(parent, (this.cversions.get(parent) ?? 0) + 1);
+  }
+
+  ephemerals(): Array<[string, bigint]> {
+    const out: Array<[string, bigint]> = [];
+    for (const [p, n] of this.snodes) if (n.owner !== 0n) out.push([p, n.owner]);
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  containerCandidates(): string[] {
+    const out: string[] = [];
+    for (const [p, n] of this.snodes) {
+      if (n.container !== true || (this.cversions.get(p) ?? 0) === 0) continue;
+      const prefix = `${p}/`;
+      let children = false;
+      for (const q of this.snodes.keys()) {
+        if (q.startsWith(prefix)) {
+          children = true;
+          break;
+        }
+      }
+      if (!children) out.push(p);
+    }
+    return out.sort();
+  }
+
+  has(path: string): boolean {
+    return this.snodes.has(path) || this.nodes.has(path);
   }
 
   read(path: string): ZnodeResult {
@@ -77,6 +168,8 @@ export class KvStateMachine implements SimStateMachine {
       nodes: [...this.nodes].map(([k, v]) => [k, { ...v }]),
       sessions: [...this.sessionSet],
       chain: [...this.chain],
+      snodes: [...this.snodes].map(([k, v]) => [k, { ...v }]),
+      cversions: [...this.cversions],
     };
   }
 
@@ -88,6 +181,8 @@ export class KvStateMachine implements SimStateMachine {
     m.nodes = new Map(s.nodes.map(([k, v]) => [k, { ...v }]));
     m.sessionSet = new Set(s.sessions);
     m.chain = new Map(s.chain);
+    m.snodes = new Map(s.snodes.map(([k, v]) => [k, { ...v }]));
+    m.cversions = new Map(s.cversions);
     return m;
   }
 }
@@ -101,7 +196,7 @@ export const kvStateMachineFactory: SimStateMachineFactory = {
 export function entryKey(e: SimEntry): string {
   switch (e.kind) {
     case 'op':
-      return `${e.zxid}|op|${e.clientId}|${e.reqId}|${JSON.stringify(e.op)}`;
+      return `${e.zxid}|op|${e.clientId}|${e.reqId}|${JSON.stringify(e.op, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`;
     case 'createSession':
       return `${e.zxid}|cs|${e.sessionId}|${e.timeoutTicks}`;
     case 'closeSession':

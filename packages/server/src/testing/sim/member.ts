@@ -39,9 +39,10 @@ export interface MemberHooks {
 /**
  * Shell bugs: `sendBeforeFsync` sends a Ready's messages before its writes are durable (ACKs
  * escape before the data: ZOOKEEPER-3911's class); `epochBeforeLog` writes the epochs before the
- * appended txns (ZOOKEEPER-4643's class).
+ * appended txns (ZOOKEEPER-4643's class); `skipSessionCheck` (database state machine) lets the
+ * leader prep requests of closed sessions, so an ephemeral can be born to a dead session.
  */
-export type SimShellFault = 'sendBeforeFsync' | 'epochBeforeLog';
+export type SimShellFault = 'sendBeforeFsync' | 'epochBeforeLog' | 'skipSessionCheck';
 
 /**
  * One ensemble member: a {@link ZabNode} plus the I/O shell the README's duties describe, in
@@ -57,6 +58,9 @@ export class SimMember {
   private readonly pendingWrites = new Map<string, (r: WriteReply) => void>();
   private readonly pendingSyncReads = new Map<number, { path: string; reply: (r: ReadReply) => void }>();
   private nextSyncReq = 1;
+  /** Container path → the tick this member (as leader) last proposed its delete. */
+  private readonly reapAttempts = new Map<string, number>();
+  private nextReapReq = 1;
   private readonly forwardsSeen = new Set<string>();
   private pumping = false;
   /** Leader only: prep token of each proposed zxid, settled when applied. */
@@ -89,6 +93,21 @@ export class SimMember {
     return this.node?.serving ?? false;
   }
 
+  /**
+   * Leader only, as ZooKeeper's ContainerManager: propose the delete of every empty container that
+   * once had a child, at most once per few ticks each (the txn is re-checked when prepped/applied).
+   */
+  private reapContainers(): void {
+    const node = this.node;
+    if (node === undefined || node.role !== 'leading' || !node.serving || this.error !== undefined) return;
+    for (const path of this.sm.containerCandidates()) {
+      const last = this.reapAttempts.get(path);
+      if (last !== undefined && node.ticks - last < 5) continue;
+      this.reapAttempts.set(path, node.ticks);
+      this.forward({ kind: 'op', clientId: -1, reqId: -this.nextReapReq++, op: { op: 'reap', path } });
+    }
+  }
+
   /** Boots from the durable disk, as a restarted process would: snapshot + full log replay. */
   private start(): void {
     this.incarnation++;
@@ -97,6 +116,8 @@ export class SimMember {
     this.staged = [];
     this.prepEpoch = -1;
     this.prepTokens.clear();
+    // Ticks restart from 0 with the new ZabNode: attempt times of the last incarnation mean nothing.
+    this.reapAttempts.clear();
     const d = this.disk;
     this.sm = this.hooks.factory.empty();
     this.guard(() => {
@@ -125,6 +146,7 @@ export class SimMember {
     const tickLoop = () => {
       if (this.incarnation !== inc || this.crashed) return;
       this.guard(() => this.node!.tick());
+      this.reapContainers();
       this.pump();
       this.hooks.queue.schedule(this.hooks.queue.now + this.tickPeriod, tickLoop);
     };

@@ -2,8 +2,16 @@ import { SeededPrng } from '../../zab/prng.js';
 import type { ZabFault, ZabTimingConfig } from '../../zab/types.js';
 import type { ZnodeOp, ZnodeOperation, ZnodeResult } from '../linearizability/index.js';
 import { checkLinearizable, znodeModel } from '../linearizability/index.js';
-import { dbStateMachineFactory } from './db-machine.js';
-import { SIM_SESSION_TIMEOUT_TICKS, type SimEntry } from './entry.js';
+import { dbStateMachineFactory, dbStateMachineFactoryWith } from './db-machine.js';
+import {
+  isSessionOp,
+  SIM_SESSION_TIMEOUT_TICKS,
+  SIM_SESSIONEXPIRED,
+  type SessionOp,
+  type SimCreateMode,
+  type SimEntry,
+  type SimOp,
+} from './entry.js';
 import { EventQueue } from './event-queue.js';
 import { entryKey, kvStateMachineFactory } from './kv-machine.js';
 import { type NetMsg, type ReadReply, SimMember, type SimShellFault, type WriteReply } from './member.js';
@@ -63,6 +71,15 @@ export interface SimResult {
     diffSyncs: number;
     endTime: number;
     linearizability: string;
+    /** Session-namespace creates acknowledged: ephemeral, sequential (both count a multi's parts). */
+    ephemeralsCreated: number;
+    sequentialCreated: number;
+    /** Sessions closed by their client and sessions the leader expired (closeSession applied). */
+    sessionsClosed: number;
+    sessionsExpired: number;
+    /** Containers created by clients and deleted by the leader once emptied. */
+    containersCreated: number;
+    containersReaped: number;
   };
   trace: string[];
 }
@@ -73,6 +90,17 @@ interface PlainRead {
   result: ZnodeResult;
   zxid: bigint;
   lastWriteZxid: bigint;
+}
+
+/** An acknowledged session-namespace create: what the client was told it made. */
+interface AckedCreate {
+  clientId: number;
+  session: bigint;
+  zxid: bigint;
+  path: string;
+  ephemeral: boolean;
+  sequential: boolean;
+  container: boolean;
 }
 
 /** The timing every simulated member uses (ticks). */
@@ -111,6 +139,9 @@ export class Simulation {
   private readonly delivered = new Map<bigint, string>();
   readonly history: ZnodeOperation[] = [];
   private readonly plainReads: PlainRead[] = [];
+  private readonly ackedCreates: AckedCreate[] = [];
+  /** Sessions a client asked to close (the rest of the closed ones expired). */
+  private readonly clientClosed = new Set<bigint>();
   private nextOpId = 0;
   private clientsActive = true;
   private lastLeader: number | undefined;
@@ -128,6 +159,12 @@ export class Simulation {
     diffSyncs: 0,
     endTime: 0,
     linearizability: 'not run',
+    ephemeralsCreated: 0,
+    sequentialCreated: 0,
+    sessionsClosed: 0,
+    sessionsExpired: 0,
+    containersCreated: 0,
+    containersReaped: 0,
   };
 
   constructor(config: SimConfig) {
@@ -174,7 +211,10 @@ export class Simulation {
           {
             queue: this.queue,
             network: this.network,
-            factory: c.stateMachine === 'database' ? dbStateMachineFactory : kvStateMachineFactory,
+            factory:
+              c.stateMachine === 'database'
+                ? dbStateMachineFactoryWith(!c.shellFaults.includes('skipSessionCheck'))
+                : kvStateMachineFactory,
             onApply: (m, e, d, del) => this.onApply(m, e, d, del),
             onEvent: (m, text) => this.onEvent(m, text),
             diskDelay: (member) => (1 + diskPrng.nextInt(3)) * member.disk.slowFactor,
@@ -244,14 +284,14 @@ export class Simulation {
    * A scripted client write through member `via` (scenario tests): recorded in the history like the
    * random clients' writes; the handle fills in when the member answers.
    */
-  invokeWrite(via: number, op: ZnodeOp, clientId = 0): { done: boolean; reply?: WriteReply } {
+  invokeWrite(via: number, op: SimOp, clientId = 0): { done: boolean; reply?: WriteReply } {
     const handle: { done: boolean; reply?: WriteReply } = { done: false };
     const id = this.nextOpId++;
     const call = this.queue.now;
     this.member(via).clientWrite({ kind: 'op', clientId, reqId: id, op }, (reply) => {
       handle.done = true;
       handle.reply = reply;
-      if (reply.ok)
+      if (reply.ok && !isSessionOp(op))
         this.history.push({ id, clientId, input: op, output: reply.result, call, ret: this.queue.now });
     });
     return handle;
@@ -306,9 +346,31 @@ export class Simulation {
           `(${entryKey(e) === entryKey(other) ? 'same txn, different history before it' : `${entryKey(e)} vs ${entryKey(other)}`})`,
       );
     }
+    if (closedSession(e) !== undefined || (e.kind === 'op' && isSessionOp(e.op)) || e.kind === 'txn') {
+      this.checkEphemeralOwners(member, e);
+    }
     if (delivered) {
       if (!this.delivered.has(z)) this.stats.committed++;
       this.delivered.set(z, digest);
+    }
+  }
+
+  /**
+   * After a closeSession or a session-namespace create: no ephemeral on this member is owned by a
+   * session its state does not hold (none outlives its session, none is born to a dead one).
+   */
+  private checkEphemeralOwners(member: number, e: SimEntry): void {
+    const sm = this.members[member - 1]?.sm;
+    if (sm === undefined) return;
+    const live = new Set(sm.sessions());
+    for (const [path, owner] of sm.ephemerals()) {
+      if (!live.has(owner)) {
+        this.fail(
+          `ephemeral ${path} of session ${owner} outlives its session on member ${member} ` +
+            `(after zxid ${e.zxid.toString(16)})`,
+        );
+        return;
+      }
     }
   }
 
@@ -340,18 +402,27 @@ export class Simulation {
 
   private startClient(clientId: number, rnd: SeededPrng): void {
     const keys = Array.from({ length: this.config.keys }, (_, i) => `/k${i}`);
-    const sessionId = BigInt(clientId);
+    // A client runs one session at a time; a closed or expired one is replaced by a fresh id.
+    let generation = 0;
+    let sessionId = sessionIdFor(clientId, generation);
     let memberId = this.ids[rnd.nextInt(this.ids.length)]!;
     let lastSeenZxid = 0n;
     let lastWriteZxid = 0n;
     let reqId = 0;
     let sessionCreated = false;
+    let ephemeralCounter = 0;
     const timeout = 400;
+    const newSession = () => {
+      generation++;
+      sessionId = sessionIdFor(clientId, generation);
+      sessionCreated = false;
+    };
 
     const next = (failed: boolean) => {
       if (!this.clientsActive) return;
       if (failed) memberId = this.ids[rnd.nextInt(this.ids.length)]!;
-      const pause = rnd.chance(0.01) ? 600 : rnd.nextInt(30);
+      // A long pause outlives the session timeout: the leader expires the session.
+      const pause = rnd.chance(0.015) ? 600 : rnd.nextInt(30);
       this.queue.schedule(this.queue.now + pause, issue);
     };
 
@@ -362,6 +433,12 @@ export class Simulation {
       if (!sessionCreated && m.serving) {
         m.forward({ kind: 'createSession', sessionId, timeoutTicks: SIM_SESSION_TIMEOUT_TICKS });
         sessionCreated = true;
+      } else if (sessionCreated && m.serving && rnd.chance(0.01)) {
+        // An explicit close: its ephemerals must go with it, on every member.
+        m.forward({ kind: 'closeSession', sessionId });
+        this.clientClosed.add(sessionId);
+        newSession();
+        return next(false);
       }
       m.touch(sessionId);
       const r = rnd.nextFloat();
@@ -375,20 +452,38 @@ export class Simulation {
         });
       };
       if (r < 0.5) {
-        const op = this.randomWrite(rnd, keys, clientId, reqId);
+        const op: SimOp =
+          rnd.chance(0.3) && sessionCreated
+            ? this.randomSessionOp(rnd, clientId, sessionId, () => ephemeralCounter++)
+            : this.randomWrite(rnd, keys, clientId, reqId);
+        const opSession = sessionId;
         const id = this.nextOpId++;
         const myReq = reqId++;
         this.queue.schedule(call + timeout, () => {
           if (answered) return;
           answered = true;
-          this.history.push({ id, clientId, input: op, output: undefined, call, ret: Infinity });
+          if (!isSessionOp(op)) {
+            this.history.push({ id, clientId, input: op, output: undefined, call, ret: Infinity });
+          }
           this.stats.writesUnknown++;
           next(true);
         });
         m.clientWrite({ kind: 'op', clientId, reqId: myReq, op }, (reply: WriteReply) =>
           deliverLater(() => {
             if (reply.ok) {
-              this.history.push({ id, clientId, input: op, output: reply.result, call, ret: this.queue.now });
+              if (isSessionOp(op)) {
+                this.recordSessionOp(clientId, opSession, op, reply);
+                if (reply.result?.err === SIM_SESSIONEXPIRED && opSession === sessionId) newSession();
+              } else {
+                this.history.push({
+                  id,
+                  clientId,
+                  input: op,
+                  output: reply.result,
+                  call,
+                  ret: this.queue.now,
+                });
+              }
               this.stats.writesOk++;
               if (reply.zxid > lastSeenZxid) lastSeenZxid = reply.zxid;
               lastWriteZxid = reply.zxid;
@@ -434,6 +529,66 @@ export class Simulation {
       }
     };
     this.queue.schedule(this.queue.now + rnd.nextInt(50), issue);
+  }
+
+  /**
+   * A session-namespace write: ephemeral and sequential creates (as a lock or a queue recipe
+   * makes them), alone or in a multi. Their parents `/e` and `/q` are created now and then (a
+   * persistent create, checked for linearizability like any other).
+   */
+  private randomSessionOp(rnd: SeededPrng, clientId: number, session: bigint, nextName: () => number): SimOp {
+    const r = rnd.nextFloat();
+    const data = `c${clientId}`;
+    const create = (path: string, mode: SimCreateMode) => ({
+      op: 'screate' as const,
+      path,
+      data,
+      mode,
+      session,
+    });
+    if (r < 0.06) return { op: 'create', path: rnd.chance(0.5) ? '/e' : '/q', data: '' };
+    // Containers (a lock recipe's parent): created on demand, reaped by the leader once emptied.
+    if (r < 0.12) return create(`/c${rnd.nextInt(3)}`, 'container');
+    if (r < 0.3) return create(`/e/c${clientId}-${nextName()}`, 'ephemeral');
+    if (r < 0.45) return create(`/c${rnd.nextInt(3)}/m-`, 'ephemeralSequential');
+    if (r < 0.6) return create('/q/lock-', 'ephemeralSequential');
+    if (r < 0.8) return create('/q/job-', 'persistentSequential');
+    return {
+      op: 'smulti',
+      ops: [create(`/e/c${clientId}-${nextName()}`, 'ephemeral'), create('/q/lock-', 'ephemeralSequential')],
+    };
+  }
+
+  private recordSessionOp(
+    clientId: number,
+    session: bigint,
+    op: SessionOp,
+    reply: WriteReply & { ok: true },
+  ): void {
+    const created = reply.result?.created;
+    if (reply.result?.err !== 0 || created === undefined) return;
+    if (op.op === 'reap') return;
+    const creates = op.op === 'smulti' ? op.ops : [op];
+    if (created.length !== creates.length) {
+      this.fail(`a ${op.op} of ${creates.length} creates reported ${created.length} paths`);
+      return;
+    }
+    creates.forEach((c, i) => {
+      const ephemeral = c.mode === 'ephemeral' || c.mode === 'ephemeralSequential';
+      const sequential = c.mode === 'ephemeralSequential' || c.mode === 'persistentSequential';
+      if (c.mode === 'container') this.stats.containersCreated++;
+      if (ephemeral) this.stats.ephemeralsCreated++;
+      if (sequential) this.stats.sequentialCreated++;
+      this.ackedCreates.push({
+        clientId,
+        session,
+        zxid: reply.zxid,
+        path: created[i]!,
+        ephemeral,
+        sequential,
+        container: c.mode === 'container',
+      });
+    });
   }
 
   private randomWrite(rnd: SeededPrng, keys: string[], clientId: number, reqId: number): ZnodeOp {
@@ -563,6 +718,16 @@ export class Simulation {
     this.clientsActive = false;
     const ok = this.runUntil(() => this.converged() || this.failures.length > 0, c.settleUnits);
     this.runFor(100);
+    if (ok && this.failures.length === 0) {
+      // Liveness of the leader's container reaper: an emptied container goes within a few ticks.
+      const reaped = this.runUntil(
+        () => this.converged() && this.leader()!.sm.containerCandidates().length === 0,
+        1000,
+      );
+      if (!reaped) {
+        this.fail(`empty containers never reaped: ${this.leader()?.sm.containerCandidates().join(', ')}`);
+      }
+    }
     if (!ok && this.failures.length === 0) {
       const st = this.members.map((m) => {
         const s = m.node?.status();
@@ -594,11 +759,81 @@ export class Simulation {
       if (digests.size !== 1)
         this.fail(`members converged to different digests at the same zxid: ${[...digests].join(' ')}`);
       this.checkPlainReads(sm.historyZxids());
+      this.checkSessionNamespace(sm);
     }
     const r = checkLinearizable(znodeModel, this.history, { timeoutMs: this.config.checkTimeoutMs });
     this.stats.linearizability = r.verdict;
     if (r.verdict === 'violation') this.fail(`history is not linearizable:\n${r.explanation}`);
     if (r.verdict === 'unknown') this.notes.push('linearizability check ran out of budget (unknown)');
+  }
+
+  /**
+   * Ephemerals and sequential names through ZAB, on the converged state:
+   * - every member holds the same ephemerals, each owned by a live session;
+   * - an acknowledged ephemeral exists exactly when its session is still open;
+   * - acknowledged sequential names are unique and increase with the zxid, per parent.
+   */
+  private checkSessionNamespace(sm: SimMember['sm']): void {
+    const live = new Set(sm.sessions());
+    const image = JSON.stringify(sm.ephemerals(), (_k, v) => (typeof v === 'bigint' ? `${v}` : v));
+    for (const m of this.members) {
+      const other = JSON.stringify(m.sm.ephemerals(), (_k, v) => (typeof v === 'bigint' ? `${v}` : v));
+      if (other !== image) {
+        this.fail(`member ${m.id} holds different ephemerals than the leader`);
+        return;
+      }
+    }
+    for (const [path, owner] of sm.ephemerals()) {
+      if (!live.has(owner)) this.fail(`ephemeral ${path} outlives its session ${owner}`);
+    }
+    const owners = new Map(sm.ephemerals());
+    for (const c of this.ackedCreates) {
+      if (c.container) continue; // reaped once emptied, and may be created again
+      if (!c.ephemeral && !sm.has(c.path)) this.fail(`acknowledged create of ${c.path} is lost`);
+      // A container's child name can come back after the container is reaped and re-created, so
+      // compare owners, not mere existence.
+      const mine = owners.get(c.path) === c.session;
+      if (c.ephemeral && mine !== live.has(c.session)) {
+        this.fail(
+          `ephemeral ${c.path} of session ${c.session} ${mine ? 'outlives its closed session' : 'vanished while its session is open'}`,
+        );
+      }
+    }
+    const byParent = new Map<string, AckedCreate[]>();
+    const seen = new Set<string>();
+    for (const c of this.ackedCreates) {
+      // Under a container, names restart with each incarnation of the parent.
+      if (c.container || c.path.startsWith('/c')) continue;
+      if (seen.has(c.path)) this.fail(`two acknowledged creates made ${c.path}`);
+      seen.add(c.path);
+      if (!c.sequential) continue;
+      const parent = c.path.slice(0, c.path.lastIndexOf('/'));
+      let list = byParent.get(parent);
+      if (list === undefined) byParent.set(parent, (list = []));
+      list.push(c);
+    }
+    for (const [parent, list] of byParent) {
+      list.sort((a, b) => (a.zxid < b.zxid ? -1 : a.zxid > b.zxid ? 1 : 0));
+      for (let i = 1; i < list.length; i++) {
+        const a = list[i - 1]!;
+        const b = list[i]!;
+        if (a.zxid !== b.zxid && !(suffix(a.path) < suffix(b.path))) {
+          this.fail(`sequential names under ${parent} do not increase with zxid: ${a.path} then ${b.path}`);
+          return;
+        }
+      }
+    }
+    const closedSessions = new Set<bigint>();
+    for (const z of sm.historyZxids()) {
+      const e = this.globalEntry.get(z);
+      if (isReap(e)) this.stats.containersReaped++;
+      const closed = e === undefined ? undefined : closedSession(e);
+      if (closed !== undefined && !closedSessions.has(closed) && !live.has(closed)) {
+        closedSessions.add(closed);
+        if (this.clientClosed.has(closed)) this.stats.sessionsClosed++;
+        else this.stats.sessionsExpired++;
+      }
+    }
   }
 
   /** Plain reads: each saw exactly the committed state at the zxid it read, monotonic per client. */
@@ -649,8 +884,9 @@ export class Simulation {
   result(): SimResult {
     this.stats.endTime = this.queue.now;
     const c = this.config;
+    const allBugs = [...c.faults, ...c.shellFaults];
     const bugs =
-      (c.faults.length > 0 ? ` --bugs ${c.faults.join(',')}` : '') +
+      (allBugs.length > 0 ? ` --bugs ${allBugs.join(',')}` : '') +
       (c.stateMachine === 'database' ? ' --sm database' : '');
     return {
       ok: this.failures.length === 0,
@@ -664,6 +900,30 @@ export class Simulation {
       trace: [...this.trace],
     };
   }
+}
+
+/** A client's session id: client in the high bits, its session generation below. */
+function sessionIdFor(clientId: number, generation: number): bigint {
+  return (BigInt(clientId) << 20n) | BigInt(generation + 1);
+}
+
+/** The session a txn closes, if it is a closeSession (raw, or prepped by the Database's leader). */
+function closedSession(e: SimEntry): bigint | undefined {
+  if (e.kind === 'closeSession') return e.sessionId;
+  if (e.kind === 'txn' && e.txn.type === 'closeSession') return e.sessionId;
+  return undefined;
+}
+
+/** True for a container delete the leader made (raw reap, or the Database's prepped delete). */
+function isReap(e: SimEntry | undefined): boolean {
+  if (e === undefined) return false;
+  if (e.kind === 'op') return e.op.op === 'reap';
+  return e.kind === 'txn' && e.clientId === -1 && e.txn.type === 'delete';
+}
+
+/** The numeric sequence suffix of a sequential name (the last 10 characters). */
+function suffix(path: string): number {
+  return Number(path.slice(-10));
 }
 
 /** Runs one seeded simulation end to end. */
