@@ -1,20 +1,34 @@
 // Client/server benchmark (`pnpm bench`): one @conclave/client session keeping C requests in flight
 // (C = 1, 16, 128) against a standalone `startServer` with fsync ON, running in its own process
 // (as ZooKeeper did in the reference runs). Workloads with 256-byte values: create, setData,
-// getData, and ephemeral-sequential create+delete pairs. 1 s warm-up + BENCH_MEASURE_MS (default
-// 4000) measured per cell. Prints ops/s and p50/p99 beside ZooKeeper 3.8's numbers, and fsyncs
-// per write from the server's mntr; saves JSON under bench/results/ and prints the change against
-// the previous run. BENCH_ONLY=<workload prefix> runs one workload; CONCLAVE_BENCH_DIR picks the disk.
+// getData, and ephemeral-sequential create+delete pairs. A warm-up pass (each workload for
+// BENCH_WARMUP_PASS_MS, default 1000, at C=16), then per cell 1 s warm-up + BENCH_MEASURE_MS
+// (default 4000) measured. Prints ops/s and p50/p99 beside ZooKeeper 3.8's numbers, and fsyncs
+// per write from the server's mntr, and CPU milliseconds per 1,000 ops of the server process and
+// of the load generator (client library included) — wall-clock rates swing with machine load, CPU
+// per op much less. Saves JSON under bench/results/ and prints the change against the previous run.
+// BENCH_ONLY=<workload prefix> runs one workload (comma-separated for several); BENCH_C=1,128 picks
+// the concurrencies; CONCLAVE_BENCH_DIR picks the disk; BENCH_PROF=server writes
+// V8 CPU profiles (--cpu-prof) of the server child to bench/results/prof/ (run the load generator
+// itself under `node --cpu-prof` for its side; BENCH_PROF_KIND=heap samples allocations instead).
+// A/B runs: BENCH_SERVER_DIST / BENCH_CLIENT_DIST point at another build's index.js (e.g. of the
+// last commit); such runs are not saved.
 import { fork } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 4000);
-const CONCURRENCY = [1, 16, 128];
+const WARMUP_PASS_MS = Number(process.env.BENCH_WARMUP_PASS_MS ?? 1000);
+const CONCURRENCY = (process.env.BENCH_C ?? '1,16,128').split(',').map(Number);
+const PROF = process.env.BENCH_PROF ?? '';
+const PROF_DIR = join(here, 'results', 'prof');
+const SERVER_DIST = process.env.BENCH_SERVER_DIST ?? '../packages/server/dist/index.js';
+const CLIENT_DIST = process.env.BENCH_CLIENT_DIST ?? '../packages/client/dist/index.js';
+const SAVE = process.env.BENCH_SERVER_DIST === undefined && process.env.BENCH_CLIENT_DIST === undefined;
 const VALUE = new Uint8Array(256).fill(97);
 
 /**
@@ -37,7 +51,7 @@ function percentile(sorted, p) {
 }
 
 /** Keeps `concurrency` operations in flight for warm-up + measure; returns ops/s and latencies. */
-async function drive(op, concurrency) {
+async function drive(op, concurrency, serverCpu, measureMs = MEASURE_MS) {
   const latencies = [];
   let measuring = false;
   let stop = false;
@@ -56,17 +70,29 @@ async function drive(op, concurrency) {
   };
   const workers = Array.from({ length: concurrency }, worker);
   await new Promise((r) => setTimeout(r, WARMUP_MS));
+  const serverBefore = await serverCpu();
   measuring = true;
+  const clientBefore = process.cpuUsage();
   const start = performance.now();
-  await new Promise((r) => setTimeout(r, MEASURE_MS));
+  await new Promise((r) => setTimeout(r, measureMs));
   const elapsed = performance.now() - start;
+  const clientCpu = process.cpuUsage(clientBefore);
+  const measured = done;
   stop = true;
+  const serverAfter = await serverCpu();
   await Promise.all(workers);
   latencies.sort((a, b) => a - b);
+  // CPU ms per 1,000 ops (user + system). The server's window also covers the IPC round trips
+  // that read it; at thousands of ops per cell that is noise.
+  const serverUs = serverAfter.user + serverAfter.system - serverBefore.user - serverBefore.system;
   return {
     opsPerSec: Math.round((done / elapsed) * 1000),
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    serverCpuMsPer1k: measured > 0 ? serverUs / measured : undefined,
+    clientCpuMsPer1k: measured > 0 ? (clientCpu.user + clientCpu.system) / measured : undefined,
+    serverSysMsPer1k: measured > 0 ? (serverAfter.system - serverBefore.system) / measured : undefined,
+    clientSysMsPer1k: measured > 0 ? clientCpu.system / measured : undefined,
   };
 }
 
@@ -76,23 +102,53 @@ async function mntr(adminUrl) {
   return { fsyncs: get('zk_fsync_count'), appends: get('zk_log_appends') };
 }
 
-async function previousResults() {
+/** Earlier runs, newest first (a cell is compared with the newest run that measured it). */
+async function previousRuns() {
   const dir = join(here, 'results');
-  const files = (await readdir(dir).catch(() => [])).filter((f) => /^client-.*\.json$/.test(f)).sort();
-  const last = files[files.length - 1];
-  return last ? { file: last, data: JSON.parse(await readFile(join(dir, last), 'utf8')) } : undefined;
+  const files = (await readdir(dir).catch(() => []))
+    .filter((f) => /^client-.*\.json$/.test(f))
+    .sort()
+    .reverse();
+  const runs = [];
+  for (const file of files) runs.push({ file, data: JSON.parse(await readFile(join(dir, file), 'utf8')) });
+  return runs;
 }
 
 const fmt = (n, d = 2) => (typeof n === 'number' ? n.toFixed(d) : '-');
 
 async function main() {
-  const { connect } = await import('../packages/client/dist/index.js');
+  const { connect } = await import(CLIENT_DIST);
   const dataDir = await mkdtemp(join(process.env.CONCLAVE_BENCH_DIR ?? tmpdir(), 'conclave-bench-'));
-  const child = fork(fileURLToPath(import.meta.url), ['--server', dataDir], { stdio: 'inherit' });
+  // BENCH_PROF_KIND=heap samples allocations (--heap-prof) instead of CPU.
+  const kind = process.env.BENCH_PROF_KIND === 'heap' ? 'heap' : 'cpu';
+  const profArgs = (who) =>
+    PROF === who
+      ? [
+          `--${kind}-prof`,
+          `--${kind}-prof-dir=${PROF_DIR}`,
+          `--${kind}-prof-name=${who}-${Date.now()}.${kind}profile`,
+        ]
+      : [];
+  const child = fork(fileURLToPath(import.meta.url), ['--server', dataDir], {
+    stdio: 'inherit',
+    // BENCH_SERVER_FLAGS: extra node flags for the server process (e.g. --max-semi-space-size=32).
+    execArgv: [
+      ...process.execArgv,
+      ...profArgs('server'),
+      ...(process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean),
+    ],
+  });
   const { connectString, adminUrl } = await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
+  // The server process's cumulative CPU time (µs), asked for over the IPC channel.
+  const serverCpu = () =>
+    new Promise((resolve) => {
+      child.once('message', resolve);
+      child.send('cpu');
+    });
+  const loadBefore = loadavg()[0];
   const results = {};
   try {
     const client = await connect(connectString, { sessionTimeoutMs: 30_000 });
@@ -110,17 +166,25 @@ async function main() {
         await client.delete(path);
       },
     };
-    const only = process.env.BENCH_ONLY; // e.g. BENCH_ONLY=setData to run one workload
-    for (const [name, make] of Object.entries(workloads)) {
-      if (only !== undefined && !name.startsWith(only)) continue;
+    const only = process.env.BENCH_ONLY?.split(','); // e.g. BENCH_ONLY=setData to run one workload
+    const selected = Object.entries(workloads).filter(
+      ([name]) => only === undefined || only.some((o) => name.startsWith(o)),
+    );
+    // A warm-up pass, as the JVM got before ZooKeeper's reference runs: each workload briefly at
+    // C=16 so the first measured cell does not pay for JIT compilation.
+    for (const [, make] of selected) await drive(make(`w${round++}`), 16, serverCpu, WARMUP_PASS_MS);
+    for (const [name, make] of selected) {
       for (const c of CONCURRENCY) {
         const before = await mntr(adminUrl);
-        const r = await drive(make(`r${round++}`), c);
+        const r = await drive(make(`r${round++}`), c, serverCpu);
         const after = await mntr(adminUrl);
         const appends = after.appends - before.appends;
         r.fsyncsPerWrite = appends > 0 ? (after.fsyncs - before.fsyncs) / appends : undefined;
         results[`${name} C=${c}`] = r;
-        process.stdout.write(`  ${name} C=${c}: ${r.opsPerSec} ops/s\n`);
+        r.loadAvg1m = loadavg()[0];
+        process.stdout.write(
+          `  ${name} C=${c}: ${r.opsPerSec} ops/s, CPU ms/1k ops server ${fmt(r.serverCpuMsPer1k)} client ${fmt(r.clientCpuMsPer1k)} (sys: ${fmt(r.serverSysMsPer1k)}, ${fmt(r.clientSysMsPer1k)}), load ${fmt(r.loadAvg1m)}\n`,
+        );
       }
     }
     await client.close();
@@ -130,10 +194,12 @@ async function main() {
     await rm(dataDir, { recursive: true, force: true });
   }
 
-  const previous = await previousResults();
+  const previous = await previousRuns();
+  const compared = new Set();
   console.log(
     `\nConclave standalone (fsync on) vs ZooKeeper 3.8 standalone (PERFORMANCE.md); one session, 256-byte values,` +
-      ` ${MEASURE_MS} ms per cell; ${cpus().length} CPUs, Node ${process.version}\n`,
+      ` ${MEASURE_MS} ms per cell; ${cpus().length} CPUs, Node ${process.version};` +
+      ` 1-min load average ${fmt(loadBefore)} at start, ${fmt(loadavg()[0])} at end (other processes share the CPUs)\n`,
   );
   const header = [
     'workload',
@@ -142,16 +208,24 @@ async function main() {
     'p50 ms',
     'p99 ms',
     'fsyncs/write',
+    'srv CPU ms/1k',
+    'cli CPU ms/1k',
     'ZK ops/s',
     'ZK p50/p99',
     'vs ZK',
     'vs previous',
+    'CPU/op vs prev',
   ];
   const rows = [];
   for (const [key, r] of Object.entries(results)) {
     const [name, cPart] = key.split(' C=');
     const zk = ZOOKEEPER[name]?.[cPart];
-    const before = previous?.data.results?.[key]?.opsPerSec;
+    const run = previous.find((p) => p.data.results?.[key] !== undefined);
+    if (run) compared.add(run.file);
+    const prev = run?.data.results[key];
+    const before = prev?.opsPerSec;
+    const cpuNow = (r.serverCpuMsPer1k ?? 0) + (r.clientCpuMsPer1k ?? 0);
+    const cpuBefore = (prev?.serverCpuMsPer1k ?? 0) + (prev?.clientCpuMsPer1k ?? 0);
     rows.push([
       name,
       cPart,
@@ -159,10 +233,13 @@ async function main() {
       fmt(r.p50Ms, 3),
       fmt(r.p99Ms, 3),
       r.fsyncsPerWrite === undefined ? '-' : fmt(r.fsyncsPerWrite, 3),
+      fmt(r.serverCpuMsPer1k),
+      fmt(r.clientCpuMsPer1k),
       zk ? String(zk[0]) : '-',
       zk && zk.length > 1 ? `${zk[1]}/${zk[2]}` : '-',
       zk ? `${fmt(r.opsPerSec / zk[0], 2)}x` : '-',
       before ? `${(((r.opsPerSec - before) / before) * 100).toFixed(1)}%` : '-',
+      cpuBefore > 0 ? `${(((cpuNow - cpuBefore) / cpuBefore) * 100).toFixed(1)}%` : '-',
     ]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
@@ -171,13 +248,15 @@ async function main() {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
-  if (previous) console.log(`\n(compared with ${previous.file})`);
+  if (compared.size > 0)
+    console.log(`\n(compared with ${[...compared].join(', ')}; CPU/op = server + client CPU per op)`);
 
+  if (!SAVE) return;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const out = join(here, 'results', `client-${stamp}.json`);
   await writeFile(
     out,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, measureMs: MEASURE_MS, valueBytes: VALUE.length, results, zookeeper: ZOOKEEPER }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAvg1m: [loadBefore, loadavg()[0]], measureMs: MEASURE_MS, valueBytes: VALUE.length, results, zookeeper: ZOOKEEPER }, null, 2)}\n`,
   );
   console.log(`saved ${out}`);
 }
@@ -185,10 +264,11 @@ async function main() {
 // ---------------------------------------------------------------- server child process
 
 if (process.argv[2] === '--server') {
-  const { startServer } = await import('../packages/server/dist/index.js');
+  const { startServer } = await import(SERVER_DIST);
   const server = await startServer({ dataDir: process.argv[3], fsync: true, snapshotEveryTxns: 1_000_000 });
   process.send({ connectString: server.connectString, adminUrl: server.adminUrl });
   process.on('message', async (m) => {
+    if (m === 'cpu') process.send(process.cpuUsage());
     if (m === 'stop') {
       await server.close();
       process.exit(0);

@@ -115,7 +115,10 @@ describe('connection loss and reconnect', () => {
     const w = await srv.client();
     await w.create('/many');
     // 300 exist watches on 500-character paths: ~150 KiB of paths, more than one 128 KiB batch.
-    const paths = Array.from({ length: 300 }, (_, i) => `/many/${'x'.repeat(490)}${String(i).padStart(4, '0')}`);
+    const paths = Array.from(
+      { length: 300 },
+      (_, i) => `/many/${'x'.repeat(490)}${String(i).padStart(4, '0')}`,
+    );
     const fired = new Set<string>();
     for (const p of paths) await c.exists(p, { watch: (e) => fired.add(e.path) });
     c.dropConnection();

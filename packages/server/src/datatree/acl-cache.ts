@@ -39,7 +39,10 @@ export class AclCache {
         this.byKey.set(key, entry);
         this.byArray.set(frozen, entry);
       }
-      this.byArray.set(acl, entry);
+      // Only frozen lists (constants, the shared world lists of fixupAcl) are remembered by
+      // identity: a list decoded from a request is new every time, and a WeakMap entry per create
+      // would only make work for the garbage collector.
+      if (Object.isFrozen(acl)) this.byArray.set(acl, entry);
     }
     entry.refs++;
     return entry;

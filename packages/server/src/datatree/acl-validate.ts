@@ -9,6 +9,8 @@ import { parseIpAcl } from './ip-address.js';
  * Throws InvalidACLError naming the offending entry.
  */
 export function fixupAcl(path: string, acl: readonly ACL[], authIds: readonly Id[]): ACL[] {
+  const world = worldAcl(acl);
+  if (world !== undefined) return world;
   if (!Array.isArray(acl) || acl.length === 0) {
     throw new InvalidACLError('the ACL is empty: give at least one entry (e.g. OPEN_ACL_UNSAFE)', path);
   }
@@ -51,6 +53,30 @@ export function fixupAcl(path: string, acl: readonly ACL[], authIds: readonly Id
     }
   }
   return out;
+}
+
+/**
+ * One frozen `[{ perms, world:anyone }]` list per perms value. Nearly every create carries such an
+ * ACL (OPEN_ACL_UNSAFE, READ_ACL_UNSAFE); answering it with a shared list allocates nothing here,
+ * and lets the tree's ACL cache recognise the list by identity instead of building its key.
+ * Frozen: a txn's ACL is never mutated, and this makes sure of it.
+ */
+const WORLD_ACLS: readonly ACL[][] = Array.from(
+  { length: Perms.ALL + 1 },
+  (_, perms) =>
+    Object.freeze([Object.freeze({ perms, id: Object.freeze({ scheme: 'world', id: 'anyone' }) })]) as ACL[],
+);
+
+/** The shared list for a valid single world:anyone entry, else undefined (the general path decides). */
+function worldAcl(acl: readonly ACL[]): ACL[] | undefined {
+  if (!Array.isArray(acl) || acl.length !== 1) return undefined;
+  const entry = acl[0] as ACL | null | undefined;
+  if (entry === null || typeof entry !== 'object') return undefined;
+  const id = entry.id as Id | null | undefined;
+  if (id === null || typeof id !== 'object' || id.scheme !== 'world' || id.id !== 'anyone') return undefined;
+  const perms = entry.perms;
+  if (!Number.isInteger(perms) || perms < 0 || perms > Perms.ALL) return undefined;
+  return WORLD_ACLS[perms];
 }
 
 function entryProblem(entry: ACL): string | undefined {

@@ -49,6 +49,25 @@ export const nodeFs: StorageFs = {
   readFile: (path) => call((cb) => fs.readFile(path, cb)),
 };
 
+/**
+ * Whether this platform can open files with O_DSYNC (Linux, macOS; not Windows).
+ */
+export const DSYNC_SUPPORTED = typeof fs.constants.O_DSYNC === 'number';
+
+/**
+ * Opens `path` read-write with O_DSYNC: every write returns only once its data, and the metadata
+ * needed to read it back, is on stable storage — the guarantee of write + fdatasync, in one system
+ * call. For the log's hot path that is one thread-pool round trip per batch instead of two (each
+ * round trip costs a thread wake-up and a completion on the event loop: ~30 µs of CPU and more of
+ * latency on a busy virtual machine). `exclusive` creates the file and fails if it exists ('wx+').
+ */
+export function openDsync(path: string, exclusive: boolean): Promise<number> {
+  const { O_RDWR, O_CREAT, O_EXCL, O_DSYNC } = fs.constants;
+  if (!DSYNC_SUPPORTED) throw new Error('invariant: openDsync without O_DSYNC support');
+  const flags = O_RDWR | O_DSYNC | (exclusive ? O_CREAT | O_EXCL : 0);
+  return call((cb) => fs.open(path, flags, 0o644, cb));
+}
+
 /** Writes all of `bytes` at `position`, looping over short writes. */
 export async function writeFully(
   io: StorageFs,
@@ -61,6 +80,25 @@ export async function writeFully(
   let done = 0;
   while (done < length) {
     const n = await io.write(fd, bytes, offset + done, length - done, position + done);
+    if (n <= 0) throw new Error(`invariant: write returned ${n} with ${length - done} bytes left`);
+    done += n;
+  }
+}
+
+/**
+ * writeFully, synchronously, on an fd of node:fs (the O_DSYNC segments: see TxnLog.writeBatch for
+ * when blocking the event loop on it is the cheaper choice).
+ */
+export function writeFullySync(
+  fd: number,
+  bytes: Uint8Array,
+  position: number,
+  offset: number,
+  length: number,
+): void {
+  let done = 0;
+  while (done < length) {
+    const n = fs.writeSync(fd, bytes, offset + done, length - done, position + done);
     if (n <= 0) throw new Error(`invariant: write returned ${n} with ${length - done} bytes left`);
     done += n;
   }

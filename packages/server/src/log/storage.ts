@@ -3,7 +3,7 @@ import { BadArgumentsError, SystemError, type TxnEntry, formatZxid } from '@conc
 import { TEMP_SUFFIX } from './atomic-file.js';
 import { type EpochFileName, readEpochFile, writeEpochFile } from './epoch-file.js';
 import type { LogWriteError } from './errors.js';
-import { type StorageFs, nodeFs, unlinkIfExists } from './file-system.js';
+import { DSYNC_SUPPORTED, type StorageFs, nodeFs, unlinkIfExists } from './file-system.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './record-format.js';
 import { type RecoveryCodec, type RecoveryResult, recoverState } from './recovery.js';
 import { type SnapshotRef, SnapshotStore } from './snapshot-store.js';
@@ -102,6 +102,9 @@ export class Storage {
       maxPendingBytes: opts.maxPendingBytes ?? 64 * 1024 * 1024,
       maxRecordBytes: opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
       io: opts.fs ?? nodeFs,
+      // O_DSYNC segments with the real file system only: an injected one (fault tests) must see
+      // every fdatasync it hooks.
+      dsync: DSYNC_SUPPORTED && opts.fs === undefined,
     };
     if (!Number.isInteger(full.segmentBytes) || full.segmentBytes < 4096) {
       throw new BadArgumentsError(`segmentBytes must be an integer ≥ 4096, got ${full.segmentBytes}`);
@@ -124,7 +127,7 @@ export class Storage {
   }
 
   private static async openLocked(
-    full: Required<Omit<StorageOptions, 'fs'>> & { io: StorageFs },
+    full: Required<Omit<StorageOptions, 'fs'>> & { io: StorageFs; dsync: boolean },
   ): Promise<Storage> {
     await full.io.mkdir(full.dir);
     // A crash mid-snapshot or mid-epoch-write leaves a temp file that was never renamed: garbage.

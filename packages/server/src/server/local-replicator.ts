@@ -9,8 +9,14 @@ export interface ReplicaLog {
   writeCurrentEpoch(epoch: number): Promise<void>;
 }
 
-interface InFlight {
-  entry: TxnEntry;
+/**
+ * Appends that share one durability promise: the log's group commit hands every append of a batch
+ * the same promise, so one `then` per batch (not per append) learns they are durable.
+ */
+interface PendingBatch {
+  promise: Promise<void>;
+  /** The last zxid appended with this promise. */
+  lastZxid: bigint;
   durable: boolean;
 }
 
@@ -28,7 +34,12 @@ export class LocalReplicator implements Replicator {
   private handlers: ReplicatorHandlers | null = null;
   private epoch = 0;
   private counter = 0;
-  private readonly inFlight: InFlight[] = [];
+  /** Proposed, not yet committed, in zxid order. */
+  private readonly inFlight: TxnEntry[] = [];
+  /** Append promises not yet known durable, in append order. */
+  private readonly batches: PendingBatch[] = [];
+  /** Every entry up to this zxid is durable (the prefix of `batches` that resolved). */
+  private durableZxid = 0n;
   /** Proposals held while a new epoch is being persisted (zxid counter rollover). */
   private held: Proposal[] | null = null;
   private failed: Error | null = null;
@@ -86,12 +97,25 @@ export class LocalReplicator implements Replicator {
       return;
     }
     this.counter++;
-    const entry: TxnEntry = { zxid: makeZxid(this.epoch, this.counter), ...proposal };
-    const slot: InFlight = { entry, durable: false };
-    this.inFlight.push(slot);
-    this.log.append(entry).then(
+    const entry: TxnEntry = {
+      zxid: makeZxid(this.epoch, this.counter),
+      sessionId: proposal.sessionId,
+      cxid: proposal.cxid,
+      time: proposal.time,
+      txn: proposal.txn,
+    };
+    this.inFlight.push(entry);
+    const promise = this.log.append(entry);
+    const tail = this.batches[this.batches.length - 1];
+    if (tail !== undefined && tail.promise === promise) {
+      tail.lastZxid = entry.zxid;
+      return;
+    }
+    const batch: PendingBatch = { promise, lastZxid: entry.zxid, durable: false };
+    this.batches.push(batch);
+    promise.then(
       () => {
-        slot.durable = true;
+        batch.durable = true;
         try {
           this.commitReady();
         } catch (err) {
@@ -104,14 +128,18 @@ export class LocalReplicator implements Replicator {
     );
   }
 
+  /** Commits, in zxid order, every entry covered by the durable prefix of the batches. */
   private commitReady(): void {
+    // Batches may in principle resolve out of order: only a durable prefix counts.
+    while (this.batches.length > 0 && this.batches[0]!.durable)
+      this.durableZxid = this.batches.shift()!.lastZxid;
     while (this.failed === null) {
       const head = this.inFlight[0];
-      if (head === undefined || !head.durable) break;
+      if (head === undefined || head.zxid > this.durableZxid) break;
       this.inFlight.shift();
-      if (zxidCounter(head.entry.zxid) === 0) throw new Error('invariant: zxid counter 0 is never proposed');
-      this.lastCommitted = head.entry.zxid;
-      this.handlers!.commit(head.entry);
+      if (zxidCounter(head.zxid) === 0) throw new Error('invariant: zxid counter 0 is never proposed');
+      this.lastCommitted = head.zxid;
+      this.handlers!.commit(head);
     }
     this.releaseSyncs();
   }
@@ -137,7 +165,7 @@ export class LocalReplicator implements Replicator {
     // Everything proposed so far is what "committed before the call" can at most be.
     const last = this.inFlight[this.inFlight.length - 1];
     if (last === undefined && this.held === null) return Promise.resolve();
-    const upTo = last?.entry.zxid ?? this.lastCommitted;
+    const upTo = last?.zxid ?? this.lastCommitted;
     return new Promise((resolve) => this.syncWaiters.push({ upTo, resolve }));
   }
 
