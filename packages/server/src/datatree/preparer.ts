@@ -74,6 +74,13 @@ export interface PreparerOptions {
   maxDataBytes?: number;
   /** ZooKeeper's superDigest, e.g. 'super:D/InIHSb7yEEbrWz8b9l71RjZJU=' (see digestId()). */
   superDigest?: string;
+  /**
+   * TEST ONLY — never set in a server. Skips the check that a request's session is open (known to
+   * the database or opened by a prepped createSession), so requests of dead sessions are prepped:
+   * the simulator's `skipSessionCheck` fault uses it to prove its checks catch the orphan
+   * ephemerals this causes. Requests of a session whose close is prepped are still refused.
+   */
+  unsafeSkipSessionCheck?: boolean;
 }
 
 /**
@@ -86,15 +93,23 @@ export interface PreparerOptions {
  * second prep(create /a) gets NODEEXISTS. The caller must apply txns in prep order and call
  * settle(token) after each (or reset() when leadership is lost).
  *
- * Checks run in ZooKeeper's order, so the same bad request gets the same error code.
+ * Checks run in ZooKeeper's order, so the same bad request gets the same error code. First, as
+ * ZooKeeper's sessionTracker.checkSession: a request on behalf of a session that is not open at
+ * prep time (unknown, expired, closed, or with its close prepped) is refused with SESSIONEXPIRED.
+ * Without this an ephemeral create racing its session's close would be born to a dead session and
+ * never deleted. Session id 0 means "no session" (the server's own work, such as reap()); it may
+ * not own ephemerals.
  */
 export class Preparer {
   private readonly changes: OutstandingChanges;
   private readonly maxDataBytes: number;
   private readonly superDigest: string | undefined;
   private tokenCounter = 0;
+  private readonly skipSessionCheck: boolean;
   // Sessions whose closeSession was prepped: their later requests get SESSIONEXPIRED.
   private readonly closing = new Map<bigint, number>();
+  // Sessions whose createSession was prepped but not settled: open although not in db.sessions yet.
+  private readonly opening = new Map<bigint, number>();
 
   constructor(
     private readonly db: Database,
@@ -103,6 +118,7 @@ export class Preparer {
     this.changes = new OutstandingChanges(db);
     this.maxDataBytes = opts.maxDataBytes ?? db.maxDataBytes;
     this.superDigest = opts.superDigest;
+    this.skipSessionCheck = opts.unsafeSkipSessionCheck ?? false;
   }
 
   /** The token given to the most recent prep (createSession/closeSession included). */
@@ -121,13 +137,12 @@ export class Preparer {
     try {
       if (request === null || typeof request !== 'object')
         throw new BadArgumentsError('a request must be an object');
+      // As ZooKeeper, a close is not checked: it only removes, and expiry closes sessions too.
       if (request.op === 'closeSession') {
         const txn = this.closeSessionTxn(ctx.sessionId, token);
         return { txn, token };
       }
-      if (this.closing.has(ctx.sessionId)) {
-        throw new SessionExpiredError('the session is closing: create a new session');
-      }
+      this.checkSession(ctx.sessionId);
       if (request.op === 'multi') return { txn: this.prepMulti(request, ctx, token), token };
       const txn = this.prepOne(request as MultiOp | SetACLRequest, ctx);
       this.changes.commit(token);
@@ -139,12 +154,17 @@ export class Preparer {
     }
   }
 
-  /** The txn that opens a session (the session id travels in the TxnEntry header). */
-  createSession(timeoutMs: number, password: Uint8Array): Txn {
-    ++this.tokenCounter;
+  /**
+   * The txn that opens a session (the session id travels in the TxnEntry header). Pass `sessionId`
+   * so the session's requests are accepted before this txn is applied (until its token settles);
+   * without it they get SESSIONEXPIRED until the session is in the database.
+   */
+  createSession(timeoutMs: number, password: Uint8Array, sessionId?: bigint): Txn {
+    const token = ++this.tokenCounter;
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
       throw new BadArgumentsError(`session timeout ${timeoutMs} ms must be a positive integer`);
     }
+    if (sessionId !== undefined) this.opening.set(sessionId, token);
     return { type: 'createSession', timeoutMs, password: new Uint8Array(password) };
   }
 
@@ -160,12 +180,15 @@ export class Preparer {
   settle(token: number): void {
     this.changes.settle(token);
     for (const [sessionId, t] of this.closing) if (t <= token) this.closing.delete(sessionId);
+    // Applied (now in db.sessions) or abandoned (never open): either way the database decides.
+    for (const [sessionId, t] of this.opening) if (t <= token) this.opening.delete(sessionId);
   }
 
   /** Drops all outstanding changes (leadership change). */
   reset(): void {
     this.changes.reset();
     this.closing.clear();
+    this.opening.clear();
   }
 
   /**
@@ -383,6 +406,18 @@ export class Preparer {
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
+
+  /** Throws SessionExpiredError unless `sessionId` is open at prep time (or is 0, no session). */
+  private checkSession(sessionId: bigint): void {
+    if (sessionId === 0n) return;
+    if (this.closing.has(sessionId)) {
+      throw new SessionExpiredError(`session 0x${sessionId.toString(16)} is closing: create a new session`);
+    }
+    if (this.skipSessionCheck || this.opening.has(sessionId) || this.db.sessions.has(sessionId)) return;
+    throw new SessionExpiredError(
+      `session 0x${sessionId.toString(16)} is closed, expired or unknown: create a new session`,
+    );
+  }
 
   private stageDelete(path: string, node: ChangeRecord): void {
     const parentPath = parentOf(path);

@@ -218,7 +218,7 @@ export class RequestPipeline {
     const timeoutMs = this.negotiateTimeout(req.timeoutMs);
     const password = new Uint8Array(randomBytes(16));
     const sessionId = this.ids.nextId();
-    const txn = this.preparer.createSession(timeoutMs, password);
+    const txn = this.preparer.createSession(timeoutMs, password, sessionId);
     const token = this.preparer.lastToken;
     conn.state = 'connecting';
     this.handshakes.set(conn, { early: [] });
@@ -453,7 +453,9 @@ export class RequestPipeline {
       // in-flight create, NONODE because of an in-flight delete). Answering now would let this
       // session's next read contradict the answer, so, as ZooKeeper orders error txns behind
       // in-flight proposals, the answer waits until everything proposed before it is applied.
-      this.replicator.sync().then(() => conn.complete(item, responseFrame(frame.xid, this.db.lastZxid, txn.err)));
+      this.replicator
+        .sync()
+        .then(() => conn.complete(item, responseFrame(frame.xid, this.db.lastZxid, txn.err)));
       return;
     }
     this.proposeFor(

@@ -24,6 +24,7 @@ const create = (
 describe('Stat fields as ZooKeeper maintains them', () => {
   test('create sets czxid=mzxid=pzxid, times, and bumps the parent cversion/pzxid/numChildren', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/a'));
     const z1 = h.zxid;
     const t1 = h.time;
@@ -53,6 +54,7 @@ describe('Stat fields as ZooKeeper maintains them', () => {
 
   test('delete moves the parent pzxid but not its cversion (ZooKeeper DataTree.deleteNode)', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/a'));
     h.run(create('/a/b'));
     h.run({ op: 'delete', path: '/a/b', version: -1 });
@@ -61,6 +63,7 @@ describe('Stat fields as ZooKeeper maintains them', () => {
 
   test('sequential names come from the parent cversion, %010d', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/q'));
     const r1 = h.run(create('/q/n-', CreateMode.PERSISTENT_SEQUENTIAL));
     expect((r1.result as { path: string }).path).toBe('/q/n-0000000000');
@@ -74,6 +77,7 @@ describe('Stat fields as ZooKeeper maintains them', () => {
 
   test('setData bumps version, mzxid, mtime and dataLength only', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/a'));
     const before = h.db.tree.exists('/a')!;
     const r = h.run({ op: 'setData', path: '/a', data: bytes('hello'), version: 0 });
@@ -85,6 +89,7 @@ describe('Stat fields as ZooKeeper maintains them', () => {
 
   test('setACL bumps aversion only and fires nothing', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/a'));
     const before = h.db.tree.exists('/a')!;
     const r = h.run({ op: 'setACL', path: '/a', acl: [...READ_ACL_UNSAFE], version: 0 });
@@ -95,6 +100,7 @@ describe('Stat fields as ZooKeeper maintains them', () => {
 
   test('ephemeral, container and TTL owners use ZooKeeper encoding', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.openSession(7n);
     h.run(create('/e', CreateMode.EPHEMERAL), 7n);
     h.run(create('/c', CreateMode.CONTAINER));
@@ -109,6 +115,7 @@ describe('Stat fields as ZooKeeper maintains them', () => {
 describe('sessions', () => {
   test('closeSession deletes the ephemerals and removes the session; digest returns', () => {
     const h = new Harness();
+    h.openSession(1n);
     const d0 = h.db.digest();
     h.openSession(5n);
     expect(h.db.sessions.get(5n)?.timeoutMs).toBe(10_000);
@@ -130,6 +137,7 @@ describe('sessions', () => {
 describe('containers and TTL nodes', () => {
   test('a container becomes a candidate once its last child goes', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/c', CreateMode.CONTAINER));
     expect(h.db.containerCandidates()).toEqual([]);
     h.run(create('/c/x'));
@@ -145,6 +153,7 @@ describe('containers and TTL nodes', () => {
 
   test('a childless TTL node expires when unmodified past its TTL', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/t', CreateMode.PERSISTENT_WITH_TTL, bytes(''), 5000));
     const mtime = h.db.tree.exists('/t')!.mtime;
     expect(h.db.ttlExpired(mtime + 5000)).toEqual([]);
@@ -158,6 +167,7 @@ describe('containers and TTL nodes', () => {
 describe('multi', () => {
   test('success applies every op with one zxid and reports each result', () => {
     const h = new Harness();
+    h.openSession(1n);
     const r = h.run({
       op: 'multi',
       ops: [create('/m'), create('/m/a'), { op: 'setData', path: '/m', data: bytes('x'), version: 0 }],
@@ -171,6 +181,7 @@ describe('multi', () => {
 
   test('failure changes nothing: earlier ops OK (0), the failing op its error, later RUNTIMEINCONSISTENCY', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/x'));
     const digest = h.db.digest();
     const r = h.run({
@@ -241,6 +252,7 @@ describe('apply invariants', () => {
     ['closeSession listing a foreign node', { type: 'closeSession', ephemerals: ['/a'] }],
   ])('%s is an invariant violation that changes nothing', (_name, txn) => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/a'));
     h.run(create('/a/c'));
     const digest = h.db.digest();
@@ -255,7 +267,9 @@ describe('apply invariants', () => {
 describe('digest', () => {
   test('replicas applying the same txns agree; different histories disagree', () => {
     const a = new Harness();
+    a.openSession(1n);
     const b = new Harness();
+    b.openSession(1n);
     for (const h of [a, b]) {
       h.run(create('/x'));
       h.run({ op: 'setData', path: '/x', data: bytes('1'), version: -1 });
@@ -269,6 +283,7 @@ describe('digest', () => {
 
   test('data bytes from a shared buffer are copied, not kept as a view', () => {
     const h = new Harness();
+    h.openSession(1n);
     const big = Buffer.alloc(4096, 1);
     h.run({ op: 'create', path: '/v', data: big.subarray(10, 20), acl, mode: 0 });
     const stored = h.db.tree.getData('/v').data;

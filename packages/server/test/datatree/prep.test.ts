@@ -7,6 +7,7 @@ import {
   OPEN_ACL_UNSAFE,
   Perms,
   READ_ACL_UNSAFE,
+  type Txn,
 } from '@conclave/core';
 import { describe, expect, test } from 'vitest';
 import { digestId, type WriteRequest } from '../../src/datatree/index.js';
@@ -290,5 +291,93 @@ describe('pipelining against outstanding changes', () => {
     expect(() => h.prep.createSession(0, new Uint8Array(16))).toThrow(
       expect.objectContaining({ code: 'BADARGUMENTS' }),
     );
+  });
+});
+
+describe('session liveness at prep time (ZooKeeper checkSession)', () => {
+  const refusedTxn = { type: 'error', err: ErrorCode.SESSIONEXPIRED };
+
+  test('a request from a closed/expired/unknown session is refused with SESSIONEXPIRED and creates nothing', () => {
+    const h = setup();
+    const paths = [...h.db.tree.paths()];
+    const refuse = (request: WriteRequest, sessionId: bigint) => {
+      const r = h.prep.prep(request, h.ctx(sessionId));
+      expect(r.txn).toEqual(refusedTxn);
+      expect(r.error?.code).toBe('SESSIONEXPIRED');
+      return r;
+    };
+    const applyAll = (sessionId: bigint, ...ps: { txn: Txn; token: number }[]) => {
+      for (const p of ps) {
+        h.applyTxn(p.txn, sessionId);
+        h.prep.settle(p.token);
+      }
+    };
+
+    // Unknown (never opened): every kind of write is refused, a multi as a whole.
+    const writes: WriteRequest[] = [
+      create('/u'),
+      create('/u', CreateMode.EPHEMERAL),
+      create('/a/s-', CreateMode.EPHEMERAL_SEQUENTIAL),
+      { op: 'setData', path: '/a', data: bytes('x'), version: -1 },
+      { op: 'delete', path: '/a/b', version: -1 },
+      { op: 'check', path: '/a', version: -1 },
+      { op: 'setACL', path: '/a', acl, version: -1 },
+      { op: 'multi', ops: [create('/u'), create('/u/e', CreateMode.EPHEMERAL)] },
+    ];
+    for (const w of writes) {
+      const r = refuse(w, 42n);
+      expect(h.applyTxn(r.txn, 42n).err).toBe(ErrorCode.SESSIONEXPIRED);
+      h.prep.settle(r.token);
+    }
+
+    // Closed by its client, racing: the close is prepped, then an ephemeral create is prepped
+    // before the close applies. Accepting it would make an ephemeral of a dead session.
+    h.openSession(9n);
+    const close = h.prep.prep({ op: 'closeSession' }, h.ctx(9n));
+    const racing = refuse(create('/a/e9', CreateMode.EPHEMERAL), 9n);
+    applyAll(9n, close, racing);
+    expect(h.db.sessions.has(9n)).toBe(false);
+    // After the close settled the Preparer no longer remembers it: the database says it is gone.
+    applyAll(9n, refuse(create('/a/e9', CreateMode.EPHEMERAL), 9n), refuse(create('/a/p9'), 9n));
+
+    // Expired: the server's own close (no request), the same race, then after it settled.
+    h.openSession(8n);
+    const expire = h.prep.closeSession(8n);
+    const expireToken = h.prep.lastToken;
+    const racing8 = refuse(create('/a/e8', CreateMode.EPHEMERAL_SEQUENTIAL), 8n);
+    applyAll(8n, { txn: expire, token: expireToken }, racing8);
+    applyAll(8n, refuse(create('/a/e8', CreateMode.EPHEMERAL), 8n));
+
+    for (const s of [8n, 9n, 42n]) expect(h.db.ephemeralsOf(s)).toEqual([]);
+    expect([...h.db.tree.paths()]).toEqual(paths);
+    expect(h.prep.outstandingCount).toBe(0);
+  });
+
+  test('a session whose createSession is prepped (with its id) is open before it applies', () => {
+    const h = setup();
+    const open = h.prep.createSession(10_000, new Uint8Array(16), 7n);
+    const openToken = h.prep.lastToken;
+    const e7 = h.prep.prep(create('/a/e7', CreateMode.EPHEMERAL), h.ctx(7n));
+    expect(e7.txn).toMatchObject({ type: 'create', path: '/a/e7', ephemeralOwner: 7n });
+    // Without the id the Preparer cannot know the session until the database has it.
+    const anon = h.prep.createSession(10_000, new Uint8Array(16));
+    const anonToken = h.prep.lastToken;
+    const early = h.prep.prep(create('/a/e6', CreateMode.EPHEMERAL), h.ctx(6n));
+    expect(early.txn).toEqual(refusedTxn);
+    h.applyTxn(open, 7n);
+    h.prep.settle(openToken);
+    h.applyTxn(e7.txn, 7n);
+    h.prep.settle(e7.token);
+    h.applyTxn(anon, 6n);
+    h.prep.settle(anonToken);
+    h.applyTxn(early.txn, 6n);
+    h.prep.settle(early.token);
+    expect(h.db.ephemeralsOf(7n)).toEqual(['/a/e7']);
+    expect(h.db.ephemeralsOf(6n)).toEqual([]);
+    expect(h.run(create('/a/e6', CreateMode.EPHEMERAL), 6n).err).toBe(0);
+    // A createSession abandoned with its leadership (reset) never opened the session.
+    h.prep.createSession(10_000, new Uint8Array(16), 5n);
+    h.prep.reset();
+    expect(h.prep.prep(create('/a/e5', CreateMode.EPHEMERAL), h.ctx(5n)).txn).toEqual(refusedTxn);
   });
 });

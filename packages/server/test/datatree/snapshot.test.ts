@@ -9,6 +9,7 @@ const create = (path: string, mode: number = CreateMode.PERSISTENT, ttlMs?: numb
 
 function populated(): Harness {
   const h = new Harness();
+  h.openSession(1n);
   h.openSession(3n);
   h.run(create('/app'));
   for (let i = 0; i < 2500; i++) h.run(create(`/app/n${i}`));

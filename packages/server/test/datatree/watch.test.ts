@@ -24,6 +24,7 @@ const types = (m: Map<bigint, WatchedEvent[]>, s: bigint): string[] =>
 describe('one-shot watches', () => {
   test('exist watch on a missing node fires NodeCreated once; parent child watch fires NodeChildrenChanged', () => {
     const h = new Harness();
+    h.openSession(1n);
     const w = new WatchManager();
     w.add(S1, '/a', 'exist');
     w.add(S2, '/', 'child');
@@ -37,6 +38,7 @@ describe('one-shot watches', () => {
 
   test('data watch fires NodeDataChanged, then is gone', () => {
     const h = new Harness();
+    h.openSession(1n);
     const w = new WatchManager();
     h.run(create('/a'));
     w.add(S1, '/a', 'data');
@@ -48,6 +50,7 @@ describe('one-shot watches', () => {
 
   test('NodeDeleted fires data and child watches on the path (once per session) and the parent child watch', () => {
     const h = new Harness();
+    h.openSession(1n);
     const w = new WatchManager();
     h.run(create('/a'));
     h.run(create('/a/b'));
@@ -64,6 +67,7 @@ describe('one-shot watches', () => {
 
   test('setACL fires nothing', () => {
     const h = new Harness();
+    h.openSession(1n);
     const w = new WatchManager();
     h.run(create('/a'));
     w.add(S1, '/a', 'data');
@@ -75,6 +79,7 @@ describe('one-shot watches', () => {
 describe('persistent watches', () => {
   test('persistent fires on every change at the path, including children, and stays', () => {
     const h = new Harness();
+    h.openSession(1n);
     const w = new WatchManager();
     w.add(S1, '/a', 'persistent');
     expect(types(fire(h, w, create('/a')), S1)).toEqual(['NodeCreated /a']);
@@ -88,6 +93,7 @@ describe('persistent watches', () => {
 
   test('persistent-recursive fires for the path and descendants, never NodeChildrenChanged, once per session', () => {
     const h = new Harness();
+    h.openSession(1n);
     const w = new WatchManager();
     w.add(S1, '/a', 'persistentRecursive');
     w.add(S1, '/a/b', 'persistentRecursive');
@@ -136,6 +142,7 @@ describe('removal, sessions, limits', () => {
 describe('setWatches after a reconnect', () => {
   test('missed changes fire, the rest is registered again', () => {
     const h = new Harness();
+    h.openSession(1n);
     h.run(create('/same'));
     h.run(create('/changed'));
     h.run(create('/kids'));
@@ -176,6 +183,7 @@ describe('setWatches after a reconnect', () => {
 
   test('setWatches over the limit is refused before registering anything', () => {
     const h = new Harness();
+    h.openSession(1n);
     const w = new WatchManager({ maxWatchesPerSession: 1 });
     const req = {
       op: 'setWatches' as const,

@@ -10,7 +10,6 @@ import { Database, Preparer } from '../../datatree/index.js';
 import { ZNODE_RUNTIMEINCONSISTENCY, type ZnodeResult } from '../linearizability/index.js';
 import {
   isSessionOp,
-  SIM_SESSIONEXPIRED,
   type SimCreateMode,
   type SimEntry,
   type SimEntryBody,
@@ -35,16 +34,19 @@ const decoder = new TextDecoder();
  */
 export class DbStateMachine implements SimStateMachine {
   private db = new Database();
-  private preparer = new Preparer(this.db);
+  private readonly preparer: Preparer;
   private readonly applied: SimEntry[] = [];
   private readonly chain = new Map<bigint, string>();
   private dig = '0000000000000000';
 
   /**
-   * @param checkSessions the leader's shell refuses requests of closed or unknown sessions (as it
-   *   must); false only in tests proving the ephemeral checks catch a shell that forgets to.
+   * @param checkSessions the leader's Preparer refuses requests of closed or unknown sessions (as
+   *   it must); false only in tests proving the ephemeral checks catch a leader that forgets to
+   *   (it sets the Preparer's test-only unsafeSkipSessionCheck).
    */
-  constructor(private readonly checkSessions = true) {}
+  constructor(checkSessions = true) {
+    this.preparer = new Preparer(this.db, { unsafeSkipSessionCheck: !checkSessions });
+  }
 
   get lastZxid(): bigint {
     return this.db.lastZxid;
@@ -167,13 +169,9 @@ export class DbStateMachine implements SimStateMachine {
     }
     if (body.kind === 'op') {
       const sessionId = sessionOf(body.op);
-      // ZooKeeper's PrepRequestProcessor checks the session first (sessionTracker.checkSession):
-      // a request from a closed or unknown session gets SESSIONEXPIRED. The Preparer only knows
-      // sessions whose close is outstanding, so the shell checks the applied session table.
-      const r =
-        sessionId !== 0n && this.checkSessions && !this.db.sessions.has(sessionId)
-          ? { txn: { type: 'error' as const, err: SIM_SESSIONEXPIRED }, token: this.preparer.lastToken }
-          : this.preparer.prep(toRequest(body.op), { sessionId, authIds: [], nowMs });
+      // The Preparer checks the session first, as ZooKeeper's PrepRequestProcessor does: a request
+      // of a closed, closing or unknown session becomes a SESSIONEXPIRED error txn.
+      const r = this.preparer.prep(toRequest(body.op), { sessionId, authIds: [], nowMs });
       return {
         body: {
           kind: 'txn',
@@ -185,6 +183,12 @@ export class DbStateMachine implements SimStateMachine {
         },
         token: r.token,
       };
+    }
+    if (body.kind === 'createSession') {
+      // Prepped (the entry itself is unchanged) so the session's requests are accepted from now
+      // on, before this entry is applied; the token settles when it is.
+      this.preparer.createSession(body.timeoutTicks * SIM_TICK_MS, new Uint8Array(16), body.sessionId);
+      return { body, token: this.preparer.lastToken };
     }
     if (body.kind === 'closeSession') {
       const txn = this.preparer.closeSession(body.sessionId);

@@ -40,7 +40,8 @@ export interface MemberHooks {
  * Shell bugs: `sendBeforeFsync` sends a Ready's messages before its writes are durable (ACKs
  * escape before the data: ZOOKEEPER-3911's class); `epochBeforeLog` writes the epochs before the
  * appended txns (ZOOKEEPER-4643's class); `skipSessionCheck` (database state machine) lets the
- * leader prep requests of closed sessions, so an ephemeral can be born to a dead session.
+ * leader prep requests of closed sessions (it turns off the Preparer's session check through its
+ * test-only unsafeSkipSessionCheck), so an ephemeral can be born to a dead session.
  */
 export type SimShellFault = 'sendBeforeFsync' | 'epochBeforeLog' | 'skipSessionCheck';
 
