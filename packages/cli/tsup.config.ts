@@ -1,10 +1,8 @@
 import { defineConfig } from 'tsup';
+import { packageTsupConfig } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/bin.ts'],
-  format: ['esm', 'cjs'],
-  dts: { entry: 'src/index.ts' },
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+// Shared options (esm+cjs, sourcemap, clean, node20) live in the root file. Declarations only for
+// the library entry: bin.ts is the executable.
+export default defineConfig(
+  packageTsupConfig({ entry: ['src/index.ts', 'src/bin.ts'], dts: { entry: 'src/index.ts' } }),
+);

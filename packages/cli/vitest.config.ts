@@ -1,12 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { packageVitestConfig } from '../../vitest.shared.js';
 
-// 'source' resolves workspace packages to their TypeScript sources, so tests never run stale builds.
-export default defineConfig({
-  resolve: { conditions: ['source'] },
-  ssr: { resolve: { conditions: ['source'] } },
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
-  },
-});
+// Shared settings (the 'source' condition, test/**/*.test.ts, 30 s timeouts) live in the root file.
+export default packageVitestConfig();

@@ -1,10 +1,7 @@
 import { defineConfig } from 'tsup';
+import { packageTsupConfig } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/testing/sim/cli.ts', 'src/ensemble/member-main.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-});
+// Shared options (esm+cjs, dts, sourcemap, clean, node20) live in the root file.
+export default defineConfig(
+  packageTsupConfig({ entry: ['src/index.ts', 'src/testing/sim/cli.ts', 'src/ensemble/member-main.ts'] }),
+);

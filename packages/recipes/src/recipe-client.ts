@@ -1,3 +1,4 @@
+import type { ConnectionState } from '@conclave/client';
 import type {
   ACL,
   CreateModeFlag,
@@ -10,18 +11,12 @@ import type {
 import type { Observable } from 'rxjs';
 
 /**
- * Connection states as the client reports them (Curator's names). The recipes read only these:
- * CONNECTED/RECONNECTED = usable; CONNECTING/SUSPENDED = the connection is down but the session
- * may live; LOST/EXPIRED/CLOSED = the session is gone, and with it every ephemeral node.
+ * Connection states as the client reports them (Curator's names), the client's own type. The
+ * recipes read only these: CONNECTED/RECONNECTED = usable; CONNECTING/SUSPENDED = the connection
+ * is down but the session may live; LOST/EXPIRED/CLOSED = the session is gone, and with it every
+ * ephemeral node. Type-only: the built recipes never load @conclave/client.
  */
-export type ConnectionState =
-  | 'CONNECTING'
-  | 'CONNECTED'
-  | 'SUSPENDED'
-  | 'RECONNECTED'
-  | 'LOST'
-  | 'EXPIRED'
-  | 'CLOSED';
+export type { ConnectionState };
 
 /** A one-shot watch listener. */
 export type Watcher = (event: WatchedEvent) => void;

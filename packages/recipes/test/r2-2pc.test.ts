@@ -1,18 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TwoPhaseCommit } from '../src/index.js';
-import { Clients, Fixture, TestServer } from './r2-helpers.js';
+import { Fixture, useR2Suite, waitFor } from './r2-helpers.js';
 
-let ts: TestServer;
-const clients = new Clients();
-beforeAll(async () => {
-  ts = await TestServer.start();
-});
-afterAll(async () => {
-  await ts.stop();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
+const { ts, clients } = useR2Suite();
 
 /** An in-process participant that records what it was told. */
 function participant(tpc: TwoPhaseCommit, txId: string, id: string, vote: boolean, log: string[]) {
@@ -102,7 +92,6 @@ describe('TwoPhaseCommit', () => {
     const observer = await clients.connect(ts.connectString);
     const votes = async () =>
       (await observer.getChildren('/r2/tx/t4/votes').catch(() => ({ children: [] }))).children;
-    const { waitFor } = await import('./r2-helpers.js');
     await waitFor('two votes', async () => (await votes()).length === 2);
     const late = participant(tpcs[2]!, 't4', 'p3', true, log);
     const decided = await coordinator.line<{ event: string; outcome: string }>((l) => l.event === 'decided');
@@ -125,7 +114,6 @@ describe('TwoPhaseCommit', () => {
       timeoutMs: 30_000,
     });
     const c = await clients.connect(ts.connectString);
-    const { waitFor } = await import('./r2-helpers.js');
     await waitFor('tx created', async () => (await c.exists('/r2/tx/t6/acks')) !== null);
     coordinator.kill('SIGKILL');
     await coordinator.exited;
@@ -152,7 +140,6 @@ describe('TwoPhaseCommit', () => {
       timeoutMs: 600,
     });
     await coordinator.line((l) => l.event === 'connected');
-    const { waitFor } = await import('./r2-helpers.js');
     await waitFor('tx created', async () => (await c.exists('/r2/tx/t5/acks')) !== null);
     coordinator.kill('SIGKILL');
     const log: string[] = [];

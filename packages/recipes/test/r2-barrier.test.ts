@@ -1,19 +1,9 @@
 import { BadArgumentsError } from '@conclave/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Barrier, DoubleBarrier } from '../src/index.js';
-import { Clients, CutProxy, childCount, Fixture, TestServer, waitFor } from './r2-helpers.js';
+import { CutProxy, childCount, Fixture, waitFor, useR2Suite } from './r2-helpers.js';
 
-let ts: TestServer;
-const clients = new Clients();
-beforeAll(async () => {
-  ts = await TestServer.start();
-});
-afterAll(async () => {
-  await ts.stop();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
+const { ts, clients } = useR2Suite();
 
 describe('Barrier', () => {
   it('holds waiters until removed; wait() on a barrier that is down returns at once', async () => {

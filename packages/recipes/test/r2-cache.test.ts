@@ -1,18 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CacheEvent, NodeCache, TreeCache } from '../src/index.js';
-import { Clients, CutProxy, TestServer, text, waitFor } from './r2-helpers.js';
+import { CutProxy, text, waitFor, useR2Suite } from './r2-helpers.js';
 
-let ts: TestServer;
-const clients = new Clients();
-beforeAll(async () => {
-  ts = await TestServer.start();
-});
-afterAll(async () => {
-  await ts.stop();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
+const { ts, clients } = useR2Suite();
 
 const describeEvent = (e: CacheEvent) => (e.type === 'initialized' ? 'initialized' : `${e.type} ${e.path}`);
 

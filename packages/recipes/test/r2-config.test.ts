@@ -1,18 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigValue, nextId, SharedCounter } from '../src/index.js';
-import { Clients, Fixture, LONG, TestServer, waitFor } from './r2-helpers.js';
+import { Fixture, LONG, waitFor, useR2Suite } from './r2-helpers.js';
 
-let ts: TestServer;
-const clients = new Clients();
-beforeAll(async () => {
-  ts = await TestServer.start();
-});
-afterAll(async () => {
-  await ts.stop();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
+const { ts, clients } = useR2Suite();
 
 describe('ConfigValue', () => {
   it('get/set/CAS with a default value and a custom codec', async () => {

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ConclaveClient } from '@conclave/client';
 import { type Server, startServer } from '@conclave/server';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { Clients as BaseClients, waitFor as baseWaitFor } from './helpers.js';
 
 /** Cuts one client's connection; see helpers.ts. */
@@ -19,16 +20,17 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const fixturesDir = join(here, 'fixtures-r2');
 const pkgRoot = join(here, '..');
 
-/** A standalone server on 127.0.0.1 with 100 ms ticks (sessions of 0.2–30 s), in a temp dir. */
+/**
+ * A standalone server on 127.0.0.1 with 100 ms ticks (sessions of 0.2–30 s), in a temp dir. Made
+ * unstarted so a suite can hold it from the top level (see {@link useR2Suite}); `start()` boots it.
+ */
 export class TestServer {
-  private constructor(
-    public server: Server,
-    readonly dataDir: string,
-  ) {}
+  private booted: { server: Server; dataDir: string } | undefined;
 
-  static async start(): Promise<TestServer> {
+  async start(): Promise<void> {
+    if (this.booted !== undefined) throw new Error('invariant: TestServer started twice');
     const dataDir = await mkdtemp(join(tmpdir(), 'conclave-r2-'));
-    return new TestServer(await TestServer.boot(dataDir, 0), dataDir);
+    this.booted = { server: await TestServer.boot(dataDir, 0), dataDir };
   }
 
   private static boot(dataDir: string, port: number): Promise<Server> {
@@ -43,20 +45,38 @@ export class TestServer {
     });
   }
 
+  get server(): Server {
+    return this.running().server;
+  }
+
+  get dataDir(): string {
+    return this.running().dataDir;
+  }
+
   get connectString(): string {
     return this.server.connectString;
   }
 
   /** Stops the server and starts it again on the same port and data directory. */
   async restart(): Promise<void> {
-    const port = this.server.port;
-    await this.server.close();
-    this.server = await TestServer.boot(this.dataDir, port);
+    const { server, dataDir } = this.running();
+    const port = server.port;
+    await server.close();
+    this.booted = { server: await TestServer.boot(dataDir, port), dataDir };
   }
 
   async stop(): Promise<void> {
-    await this.server.close().catch(() => {});
-    await rm(this.dataDir, { recursive: true, force: true });
+    if (this.booted === undefined) return;
+    const { server, dataDir } = this.booted;
+    this.booted = undefined;
+    await server.close().catch(() => {});
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  private running(): { server: Server; dataDir: string } {
+    if (this.booted === undefined)
+      throw new Error('TestServer is not running: useR2Suite() starts it in beforeAll; use it inside a test');
+    return this.booted;
   }
 }
 
@@ -70,6 +90,26 @@ export class Clients extends BaseClients {
 /** Polls `check` until it returns something truthy, or throws after `timeoutMs` (default 20 s). */
 export function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
   return baseWaitFor(what, check, timeoutMs);
+}
+
+/**
+ * The setup every r2 suite shares, registered as vitest hooks at the top level of a test file: one
+ * server for the whole file (started before the first test, stopped after the last) and one
+ * Clients set, closed after each test.
+ */
+export function useR2Suite(): { ts: TestServer; clients: Clients } {
+  const ts = new TestServer();
+  const clients = new Clients();
+  beforeAll(async () => {
+    await ts.start();
+  });
+  afterAll(async () => {
+    await ts.stop();
+  });
+  afterEach(async () => {
+    await clients.closeAll();
+  });
+  return { ts, clients };
 }
 
 /**

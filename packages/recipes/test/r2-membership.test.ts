@@ -1,19 +1,9 @@
 import { firstValueFrom } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GroupMembership, type Member, ServiceDiscovery, type ServiceInstance } from '../src/index.js';
-import { Clients, CutProxy, Fixture, TestServer, text, waitFor } from './r2-helpers.js';
+import { CutProxy, Fixture, text, waitFor, useR2Suite } from './r2-helpers.js';
 
-let ts: TestServer;
-const clients = new Clients();
-beforeAll(async () => {
-  ts = await TestServer.start();
-});
-afterAll(async () => {
-  await ts.stop();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
+const { ts, clients } = useR2Suite();
 
 describe('GroupMembership', () => {
   it('join/leave/members$, and an id held by another session is refused', async () => {

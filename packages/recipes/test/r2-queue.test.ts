@@ -1,19 +1,9 @@
 import { BadArgumentsError } from '@conclave/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DelayQueue, DistributedQueue, PriorityQueue } from '../src/index.js';
-import { Clients, Fixture, LONG, TestServer, text, waitFor } from './r2-helpers.js';
+import { CutProxy, Fixture, LONG, text, useR2Suite, waitFor } from './r2-helpers.js';
 
-let ts: TestServer;
-const clients = new Clients();
-beforeAll(async () => {
-  ts = await TestServer.start();
-});
-afterAll(async () => {
-  await ts.stop();
-});
-afterEach(async () => {
-  await clients.closeAll();
-});
+const { ts, clients } = useR2Suite();
 
 describe('DistributedQueue', () => {
   it('is FIFO for one consumer; poll/peek/size/items$', async () => {
@@ -158,7 +148,6 @@ describe('DelayQueue', () => {
 
 describe('DistributedQueue under connection loss', () => {
   it('offers and takes through a connection cut again and again: nothing lost, nothing twice', async () => {
-    const { CutProxy } = await import('./r2-helpers.js');
     const path = '/r2/q/cuts';
     const proxy = await CutProxy.start(ts.server.port);
     try {

@@ -1,28 +1,21 @@
 import { CreateMode } from '@conclave/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Server, startServer } from '../../src/index.js';
-import { create, tempDir, WireClient } from './wire.js';
+import { create, serverPerSuite, WireClient } from './wire.js';
 
 describe('admin endpoint', () => {
-  let server: Server;
-  let remove: () => Promise<void>;
+  const srv = serverPerSuite({ fsync: false });
   let c: WireClient;
   const get = (cmd: string) =>
-    fetch(`${server.adminUrl}/${cmd}`).then(async (r) => ({ status: r.status, text: await r.text() }));
+    fetch(`${srv.server.adminUrl}/${cmd}`).then(async (r) => ({ status: r.status, text: await r.text() }));
 
   beforeAll(async () => {
-    const t = await tempDir();
-    remove = t.remove;
-    server = await startServer({ dataDir: t.dir, fsync: false });
-    c = await WireClient.session(`ws://${server.connectString}/`);
+    c = await WireClient.session(srv.url);
     await c.request(create('/a', 'hello'));
     await c.request(create('/a/e', '', CreateMode.EPHEMERAL));
     await c.request({ op: 'getData', path: '/a', watch: true });
   });
   afterAll(async () => {
     await c?.closeSession();
-    await server?.close();
-    await remove?.();
   });
 
   it('ruok answers imok', async () => {
@@ -42,7 +35,7 @@ describe('admin endpoint', () => {
   });
 
   it('mntr is Prometheus text with the ZooKeeper counters', async () => {
-    const r = await fetch(`${server.adminUrl}/mntr`);
+    const r = await fetch(`${srv.server.adminUrl}/mntr`);
     expect(r.headers.get('content-type')).toMatch(/text\/plain; version=0\.0\.4/);
     const text = await r.text();
     for (const name of [

@@ -1,7 +1,6 @@
 import { ErrorCode } from '@conclave/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Server, startServer } from '../../src/index.js';
-import { create, tempDir, WireClient } from './wire.js';
+import { create, serverPerSuite, WireClient } from './wire.js';
 
 /**
  * An error answer must never overtake the proposal it rests on: a session told NODEEXISTS (because
@@ -10,21 +9,14 @@ import { create, tempDir, WireClient } from './wire.js';
  * fsync stays on so proposals are in flight long enough for the race to happen.
  */
 describe('error answers are ordered behind in-flight proposals', () => {
-  let server: Server;
-  let remove: () => Promise<void>;
+  const srv = serverPerSuite({ fsync: true });
   let clients: WireClient[];
 
   beforeAll(async () => {
-    const t = await tempDir();
-    remove = t.remove;
-    server = await startServer({ dataDir: t.dir, fsync: true });
-    const url = `ws://${server.connectString}/`;
-    clients = await Promise.all(Array.from({ length: 6 }, () => WireClient.session(url)));
+    clients = await Promise.all(Array.from({ length: 6 }, () => WireClient.session(srv.url)));
   });
   afterAll(async () => {
     await Promise.all((clients ?? []).map((c) => c.ws.close()));
-    await server?.close();
-    await remove?.();
   });
 
   it('NODEEXISTS is followed by a read that sees the node', async () => {

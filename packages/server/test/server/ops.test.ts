@@ -1,25 +1,15 @@
 import { CreateMode, ErrorCode, Perms } from '@conclave/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestId, type Server, startServer } from '../../src/index.js';
-import { create, OPEN, tempDir, td, te, WireClient } from './wire.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { digestId } from '../../src/index.js';
+import { create, OPEN, serverPerSuite, td, te, WireClient } from './wire.js';
 
 /** Every request type through the real wire protocol: the happy path and the ZooKeeper error codes. */
 describe('requests over the wire', () => {
-  let server: Server;
-  let remove: () => Promise<void>;
+  const srv = serverPerSuite({ fsync: false, superDigest: digestIdOf('super', 'secret') });
   let c: WireClient;
-  let url: string;
 
   beforeAll(async () => {
-    const t = await tempDir();
-    remove = t.remove;
-    server = await startServer({ dataDir: t.dir, fsync: false, superDigest: digestIdOf('super', 'secret') });
-    url = `ws://${server.connectString}/`;
-    c = await WireClient.session(url);
-  });
-  afterAll(async () => {
-    await server?.close();
-    await remove?.();
+    c = await WireClient.session(srv.url);
   });
 
   it('create: persistent, sequential, ephemeral, container, TTL, and their errors', async () => {
@@ -113,7 +103,7 @@ describe('requests over the wire', () => {
     const user = 'alice:pw';
     const acl = [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestIdOf('alice', 'pw') } }];
     await c.request({ ...create('/secret', 'top'), acl } as never);
-    const other = await WireClient.session(url);
+    const other = await WireClient.session(srv.url);
     expect((await other.request({ op: 'getData', path: '/secret', watch: false })).err).toBe(
       ErrorCode.NOAUTH,
     );
@@ -144,7 +134,7 @@ describe('requests over the wire', () => {
     await other.closeSession();
 
     await c.request({ ...create('/locked'), acl } as never);
-    const su = await WireClient.session(url);
+    const su = await WireClient.session(srv.url);
     expect((await su.request({ op: 'getData', path: '/locked', watch: false })).err).toBe(ErrorCode.NOAUTH);
     expect((await su.request({ op: 'auth', scheme: 'digest', auth: te.encode('super:secret') })).err).toBe(0);
     expect((await su.request({ op: 'getData', path: '/locked', watch: false })).err).toBe(0);
@@ -162,12 +152,12 @@ describe('requests over the wire', () => {
   });
 
   it('a bad auth request is answered AUTHFAILED and the connection closed', async () => {
-    const x = await WireClient.session(url);
+    const x = await WireClient.session(srv.url);
     const r = await x.request({ op: 'auth', scheme: 'digest', auth: te.encode('no-colon') });
     expect(r.err).toBe(ErrorCode.AUTHFAILED);
     const closed = await x.onClose();
     expect(closed.code).toBe(4008);
-    const y = await WireClient.session(url);
+    const y = await WireClient.session(srv.url);
     expect((await y.request({ op: 'auth', scheme: 'kerberos', auth: te.encode('a:b') })).err).toBe(
       ErrorCode.AUTHFAILED,
     );

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { CloseCode, encodeFrame, PROTOCOL_VERSION } from '@conclave/core';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConnectRequest, validateRequestFrame } from '../../src/net/validate.js';
-import { type Server, startServer } from '../../src/index.js';
-import { create, tempDir, WireClient } from './wire.js';
+import { create, serverPerSuite, WireClient } from './wire.js';
 
 const CONNECT = encodeFrame({
   protocolVersion: PROTOCOL_VERSION,
@@ -56,21 +55,8 @@ function hit(url: string, frame: Uint8Array | string, handshake: boolean): Promi
 }
 
 describe('protocol robustness', () => {
-  let server: Server;
-  let remove: () => Promise<void>;
-  let url: string;
   const maxFrameBytes = 16 * 1024;
-
-  beforeAll(async () => {
-    const t = await tempDir();
-    remove = t.remove;
-    server = await startServer({ dataDir: t.dir, fsync: false, maxFrameBytes, maxConnectionsPerIp: 10_000 });
-    url = `ws://${server.connectString}/`;
-  });
-  afterAll(async () => {
-    await server?.close();
-    await remove?.();
-  });
+  const srv = serverPerSuite({ fsync: false, maxFrameBytes, maxConnectionsPerIp: 10_000 });
 
   it('the validators reject every malformed value with a MarshallingError, never anything else', () => {
     fc.assert(
@@ -88,7 +74,7 @@ describe('protocol robustness', () => {
   });
 
   it('10k random, truncated, mistyped and oversized frames: each closes only its own connection', async () => {
-    const good = await WireClient.session(url);
+    const good = await WireClient.session(srv.url);
     await good.request(create('/steady', 'ok'));
     const total = 10_000;
     const batch = 100;
@@ -97,7 +83,7 @@ describe('protocol robustness', () => {
     for (let start = 0; start < total; start += batch) {
       const hits: Promise<number>[] = [];
       for (let i = start; i < start + batch; i++)
-        hits.push(hit(url, badFrame(i, maxFrameBytes), i % 20 === 0));
+        hits.push(hit(srv.url, badFrame(i, maxFrameBytes), i % 20 === 0));
       // the well-behaved client keeps working throughout
       const r = await good.request({ op: 'getData', path: '/steady', watch: false });
       expect(r.err).toBe(0);
@@ -109,18 +95,18 @@ describe('protocol robustness', () => {
       (codes.get(CloseCode.MALFORMED_FRAME) ?? 0) + (codes.get(CloseCode.FRAME_TOO_LARGE) ?? 0);
     expect(closedOk).toBe(total);
     expect(codes.get(CloseCode.FRAME_TOO_LARGE) ?? 0).toBeGreaterThan(0);
-    expect((await fetch(`${server.adminUrl}/ruok`).then((r) => r.text())).trim()).toBe('imok');
+    expect((await fetch(`${srv.server.adminUrl}/ruok`).then((r) => r.text())).trim()).toBe('imok');
     expect((await good.request(create('/after', 'still here'))).err).toBe(0);
     await good.closeSession();
   }, 120_000);
 
   it('the close reason says what was wrong', async () => {
-    const x = await WireClient.open(url);
+    const x = await WireClient.open(srv.url);
     x.sendRaw(encodeFrame({ xid: 1, op: 'getData', path: '/x', watch: 'yes' }));
     const c = await x.onClose();
     expect(c.code).toBe(CloseCode.MALFORMED_FRAME);
     expect(c.reason).toMatch(/timeoutMs|connect/);
-    const y = await WireClient.session(url);
+    const y = await WireClient.session(srv.url);
     y.sendRaw(encodeFrame({ xid: 1, op: 'getData', path: '/x', watch: 'yes' }));
     const d = await y.onClose();
     expect(d.code).toBe(CloseCode.MALFORMED_FRAME);

@@ -1,27 +1,13 @@
 import { Xid } from '@conclave/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Server, startServer } from '../../src/index.js';
-import { create, tempDir, te, WireClient, waitFor } from './wire.js';
+import { describe, expect, it } from 'vitest';
+import { create, serverPerSuite, te, waitFor, WireClient } from './wire.js';
 
 describe('watch delivery', () => {
-  let server: Server;
-  let remove: () => Promise<void>;
-  let url: string;
-
-  beforeAll(async () => {
-    const t = await tempDir();
-    remove = t.remove;
-    server = await startServer({ dataDir: t.dir, fsync: false });
-    url = `ws://${server.connectString}/`;
-  });
-  afterAll(async () => {
-    await server?.close();
-    await remove?.();
-  });
+  const srv = serverPerSuite({ fsync: false });
 
   it('a one-shot data watch fires once, before the response that reveals the change', async () => {
-    const a = await WireClient.session(url);
-    const b = await WireClient.session(url);
+    const a = await WireClient.session(srv.url);
+    const b = await WireClient.session(srv.url);
     await a.request(create('/o', 'v0'));
     await a.request({ op: 'getData', path: '/o', watch: true });
     await b.request({ op: 'setData', path: '/o', data: te.encode('v1'), version: -1 });
@@ -37,7 +23,7 @@ describe('watch delivery', () => {
   });
 
   it("the writer's own watch fires before its write's response", async () => {
-    const a = await WireClient.session(url);
+    const a = await WireClient.session(srv.url);
     await a.request(create('/own'));
     await a.request({ op: 'exists', path: '/own', watch: true });
     const r = await a.request({ op: 'delete', path: '/own', version: -1 });
@@ -49,8 +35,8 @@ describe('watch delivery', () => {
   });
 
   it('persistent watches fire for every change; child watches on create/delete', async () => {
-    const a = await WireClient.session(url);
-    const b = await WireClient.session(url);
+    const a = await WireClient.session(srv.url);
+    const b = await WireClient.session(srv.url);
     await a.request(create('/p'));
     await a.request({ op: 'addWatch', path: '/p', mode: 'PERSISTENT' });
     await a.request({ op: 'getChildren', path: '/p', watch: true });
@@ -68,14 +54,14 @@ describe('watch delivery', () => {
   });
 
   it('setWatches after a reconnect fires what was missed and re-arms the rest', async () => {
-    const a = await WireClient.session(url, { timeoutMs: 10_000 });
-    const b = await WireClient.session(url);
+    const a = await WireClient.session(srv.url, { timeoutMs: 10_000 });
+    const b = await WireClient.session(srv.url);
     await a.request(create('/sw1', 'x'));
     await a.request(create('/sw2', 'x'));
-    const seen = server.lastZxid;
+    const seen = srv.server.lastZxid;
     await a.drop();
     await b.request({ op: 'setData', path: '/sw1', data: te.encode('changed'), version: -1 });
-    const back = await WireClient.open(url);
+    const back = await WireClient.open(srv.url);
     await back.handshake({ sessionId: a.sessionId, password: a.connect!.password, lastZxidSeen: seen });
     const r = await back.request({
       op: 'setWatches',
@@ -101,13 +87,13 @@ describe('watch delivery', () => {
   });
 
   it('watches of a closed session are cleared', async () => {
-    const a = await WireClient.session(url);
+    const a = await WireClient.session(srv.url);
     await a.request(create('/cl'));
     await a.request({ op: 'addWatch', path: '/cl', mode: 'PERSISTENT_RECURSIVE' });
-    const before = await fetch(`${server.adminUrl}/wchs`).then((r) => r.text());
+    const before = await fetch(`${srv.server.adminUrl}/wchs`).then((r) => r.text());
     expect(before).toMatch(/Total watches:[1-9]/);
     await a.closeSession();
-    const after = await fetch(`${server.adminUrl}/wchs`).then((r) => r.text());
+    const after = await fetch(`${srv.server.adminUrl}/wchs`).then((r) => r.text());
     expect(after).toMatch(/Total watches:0/);
   });
 });

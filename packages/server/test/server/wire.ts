@@ -10,7 +10,9 @@ import {
   type WatchedEvent,
   Xid,
 } from '@conclave/core';
+import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
+import { type Server, type ServerOptions, startServer } from '../../src/index.js';
 
 /**
  * A tiny test-only wire client: raw ws + the core codec, so server tests exercise the real
@@ -170,4 +172,39 @@ export const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 
 export function create(path: string, data = '', mode = 0, extra: Record<string, unknown> = {}): Request {
   return { op: 'create', path, data: te.encode(data), acl: OPEN, mode, ...extra } as Request;
+}
+
+/**
+ * One server for a describe block: started on a fresh temp dir in `beforeAll`, closed and the dir
+ * removed in `afterAll` (after the block's own `afterAll` hooks, vitest running them as a stack).
+ * Call inside `describe`; read `server` and `url` only inside hooks and tests.
+ */
+export function serverPerSuite(opts: Omit<ServerOptions, 'dataDir'>): {
+  readonly server: Server;
+  readonly url: string;
+} {
+  let server: Server | undefined;
+  let remove: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const t = await tempDir();
+    remove = t.remove;
+    server = await startServer({ dataDir: t.dir, ...opts });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await remove?.();
+  });
+  const running = (): Server => {
+    if (server === undefined)
+      throw new Error('serverPerSuite: the server starts in beforeAll; use it inside a test');
+    return server;
+  };
+  return {
+    get server() {
+      return running();
+    },
+    get url() {
+      return `ws://${running().connectString}/`;
+    },
+  };
 }

@@ -291,8 +291,7 @@ export class Simulation {
     this.member(via).clientWrite({ kind: 'op', clientId, reqId: id, op }, (reply) => {
       handle.done = true;
       handle.reply = reply;
-      if (reply.ok && !isSessionOp(op))
-        this.history.push({ id, clientId, input: op, output: reply.result, call, ret: this.queue.now });
+      if (reply.ok && !isSessionOp(op)) this.recordAnswered(id, clientId, op, reply.result, call);
     });
     return handle;
   }
@@ -305,18 +304,20 @@ export class Simulation {
     this.member(via).clientSyncRead(path, (reply) => {
       handle.done = true;
       handle.reply = reply;
-      if (reply.ok) {
-        this.history.push({
-          id,
-          clientId,
-          input: { op: 'get', path },
-          output: reply.result,
-          call,
-          ret: this.queue.now,
-        });
-      }
+      if (reply.ok) this.recordAnswered(id, clientId, { op: 'get', path }, reply.result, call);
     });
     return handle;
+  }
+
+  /** Records a client call answered now, for the linearizability check. */
+  private recordAnswered(
+    id: number,
+    clientId: number,
+    input: ZnodeOp,
+    output: ZnodeResult | undefined,
+    call: number,
+  ): void {
+    this.history.push({ id, clientId, input, output, call, ret: this.queue.now });
   }
 
   /** Everything committed everywhere and all members serving the same state. */
@@ -475,14 +476,7 @@ export class Simulation {
                 this.recordSessionOp(clientId, opSession, op, reply);
                 if (reply.result?.err === SIM_SESSIONEXPIRED && opSession === sessionId) newSession();
               } else {
-                this.history.push({
-                  id,
-                  clientId,
-                  input: op,
-                  output: reply.result,
-                  call,
-                  ret: this.queue.now,
-                });
+                this.recordAnswered(id, clientId, op, reply.result, call);
               }
               this.stats.writesOk++;
               if (reply.zxid > lastSeenZxid) lastSeenZxid = reply.zxid;
@@ -512,14 +506,7 @@ export class Simulation {
         m.clientSyncRead(path, (reply: ReadReply) =>
           deliverLater(() => {
             if (reply.ok) {
-              this.history.push({
-                id,
-                clientId,
-                input: { op: 'get', path },
-                output: reply.result,
-                call,
-                ret: this.queue.now,
-              });
+              this.recordAnswered(id, clientId, { op: 'get', path }, reply.result, call);
               this.stats.syncReads++;
               if (reply.zxid > lastSeenZxid) lastSeenZxid = reply.zxid;
             }
