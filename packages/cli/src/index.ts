@@ -6,3 +6,4 @@ export { buildProgram, main } from './program.js';
 export { describeError, formatAcl, formatStat } from './shell/format.js';
 export { complete, interactiveShell, splitWords } from './shell/interactive.js';
 export { parseAcl, runVerb, type ShellClient, type ShellOutput, UsageError, VERBS } from './shell/verbs.js';
+export { runEnsembleCommand, runEnsembleMemberCommand } from './commands/ensemble.js';

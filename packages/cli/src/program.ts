@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ADMIN_COMMANDS, runAdminCommand } from './commands/admin.js';
 import { consoleOutput, runCliCommand } from './commands/cli.js';
+import { runEnsembleCommand, runEnsembleMemberCommand } from './commands/ensemble.js';
 import { runServerCommand } from './commands/server.js';
 
 function intArg(what: string) {
@@ -36,7 +37,25 @@ export function buildProgram(result: { exitCode: number }): Command {
         .default('info'),
     )
     .option('--json-logs', 'log JSON lines instead of readable text')
+    .option('--config <file>', 'ensemble file (JSON): run as member --id of that ensemble')
+    .option('--id <n>', "this member's id in --config", intArg('id'))
     .action(async (o) => {
+      if (o.config !== undefined) {
+        if (o.id === undefined) {
+          process.stderr.write("conclave server: --config needs --id (this member's id in the file)\n");
+          result.exitCode = 1;
+          return;
+        }
+        result.exitCode = await runEnsembleMemberCommand({
+          config: o.config,
+          id: o.id,
+          dataDir: o.dataDir,
+          fsync: o.fsync,
+          logLevel: o.logLevel,
+          json: o.jsonLogs === true,
+        });
+        return;
+      }
       result.exitCode = await runServerCommand({
         dataDir: o.dataDir,
         port: o.port,
@@ -45,6 +64,35 @@ export function buildProgram(result: { exitCode: number }): Command {
         fsync: o.fsync,
         logLevel: o.logLevel,
         json: o.jsonLogs === true,
+      });
+    });
+
+  program
+    .command('ensemble')
+    .description('run a local ensemble of real member processes, supervised (Ctrl-C stops them all)')
+    .requiredOption('--data-dir <dir>', "parent of the members' data directories")
+    .option('--size <n>', 'voting members', intArg('size'), 3)
+    .option(
+      '--base-port <port>',
+      'client ports base..base+size-1, quorum ports base+1000..; 0 picks free ports',
+      intArg('base-port'),
+      2181,
+    )
+    .option('--tick-ms <ms>', 'tick: the unit of session timeouts and sync limits', intArg('tick-ms'), 2000)
+    .option('--no-fsync', 'skip fsync (UNSAFE: acknowledged writes may be lost on power failure)')
+    .addOption(
+      new Option('--log-level <level>', "members' log level (JSON lines on stderr)")
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('warn'),
+    )
+    .action(async (o) => {
+      result.exitCode = await runEnsembleCommand({
+        size: o.size,
+        dataDir: o.dataDir,
+        basePort: o.basePort,
+        tickMs: o.tickMs,
+        fsync: o.fsync,
+        logLevel: o.logLevel,
       });
     });
 

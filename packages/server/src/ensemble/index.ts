@@ -1,0 +1,9 @@
+export {
+  connectStringOf,
+  type EnsembleConfig,
+  loadEnsembleConfig,
+  type MemberConfig,
+  parseEnsembleConfig,
+} from './config.js';
+export { type EnsembleMember, type MemberOptions, startMember } from './member.js';
+export type { MemberStatus } from './member-status.js';

@@ -1,0 +1,385 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The server package does not depend on the client; the test imports its sources directly.
+import { type ConclaveClient, type ConnectionState, connect } from '../../../client/src/index.js';
+import { type LocalEnsemble, startEnsemble } from '../../src/testing/ensemble/index.js';
+import { CloseCode, CreateMode } from '@conclave/core';
+import { create as createReq, WireClient } from '../server/wire.js';
+import { buildMemberEntry } from './build-member.js';
+
+const text = new TextEncoder();
+const str = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A client pinned to one member (so "written via member N" means what it says). */
+function clientOf(ens: LocalEnsemble, id: number): Promise<ConclaveClient> {
+  const m = ens.members.find((x) => x.id === id)!;
+  return connect(`127.0.0.1:${m.clientPort}`, { sessionTimeoutMs: 4000 });
+}
+
+describe('3 voters + 1 observer, real processes', () => {
+  let ens: LocalEnsemble;
+  let removeBuild: () => Promise<void>;
+  const clients: ConclaveClient[] = [];
+
+  beforeAll(async () => {
+    const built = await buildMemberEntry();
+    removeBuild = built.remove;
+    ens = await startEnsemble({
+      size: 3,
+      observers: 1,
+      entry: built.entry,
+      tickMs: 200,
+      snapshotEveryTxns: 200,
+      ...(process.env.ENS_DEBUG ? { logLevel: 'debug' } : {}),
+    });
+    await ens.waitForLeader(30_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await ens?.close();
+    await removeBuild?.();
+  }, 60_000);
+
+  it('replicates writes made through any member to every member', async () => {
+    const leader = (await ens.leader())!;
+    const ids = ens.members.map((m) => m.id);
+    for (const id of ids) clients.push(await clientOf(ens, id));
+    // A write through each member (followers forward to the leader).
+    for (const [i, c] of clients.entries()) {
+      await c.create(`/via-${ids[i]}`, text.encode(`from ${ids[i]}`));
+    }
+    // Each member answered its own client only after applying; others see it after a sync.
+    for (const c of clients) {
+      await c.sync('/');
+      for (const id of ids) {
+        const { data } = await c.getData(`/via-${id}`);
+        expect(str(data)).toBe(`from ${id}`);
+      }
+    }
+    // Session semantics survive forwarding: an ephemeral of a follower's client, a conditional
+    // write that fails on the leader's prep, a multi.
+    const follower = ids.find((id) => id !== leader)!;
+    const fc = clients[ids.indexOf(follower)]!;
+    await fc.create('/eph', undefined, { mode: 'EPHEMERAL' });
+    await expect(fc.setData('/via-1', text.encode('x'), { version: 7 })).rejects.toMatchObject({
+      code: 'BADVERSION',
+    });
+    const stat = await fc.setData('/via-1', text.encode('y'), { version: 0 });
+    expect(stat.version).toBe(1);
+    const lc = clients[ids.indexOf(leader)]!;
+    await lc.sync('/');
+    expect((await lc.exists('/eph'))?.ephemeralOwner).toBe(fc.sessionId);
+    expect(str((await lc.getData('/via-1')).data)).toBe('y');
+    // A watch set through a follower fires when the write comes through the leader.
+    const fired = new Promise<{ type: string; path: string }>((resolve) => {
+      void fc.getData('/via-2', { watch: (e) => resolve(e as never) });
+    });
+    await lc.setData('/via-2', text.encode('changed'));
+    expect(await fired).toMatchObject({ type: 'NodeDataChanged', path: '/via-2' });
+    // The observer follows without voting and serves like any member.
+    expect((await ens.status(4))?.role).toBe('observing');
+    // The leader's admin view: its learners, and how long proposals took to commit.
+    const ls = (await ens.status(leader))!;
+    expect(ls.learners).toBe(3);
+    expect(ls.proposalLatencyMs.count).toBeGreaterThan(0);
+    const port = ens.members.find((m) => m.id === leader)!.clientPort;
+    const mntr = await (await fetch(`http://127.0.0.1:${port}/admin/mntr`)).text();
+    expect(mntr).toMatch(/^zk_learners 3$/m);
+    expect(mntr).toContain('zk_peer_state{state="leading",serving="true"} 1');
+    expect(await (await fetch(`http://127.0.0.1:${port}/admin/srvr`)).text()).toMatch(/^Mode: leader$/m);
+    // Closing the follower's session deletes its ephemeral everywhere.
+    await fc.close();
+    clients.splice(clients.indexOf(fc), 1);
+    await waitFor('ephemeral gone on the leader', async () => (await lc.exists('/eph')) === null);
+  }, 60_000);
+
+  it('expires a vanished session through the leader, keeps a live one on a follower', async () => {
+    const leader = (await ens.leader())!;
+    const follower = ens.members.find((m) => m.id !== leader)!;
+    const lc = await clientOf(ens, leader);
+    clients.push(lc);
+    // A live session on the follower: its pings reach the leader as touches.
+    const live = await connect(`127.0.0.1:${follower.clientPort}`, { sessionTimeoutMs: 1000 });
+    clients.push(live);
+    await live.create('/live', undefined, { mode: 'EPHEMERAL' });
+    // A session whose client vanishes without closing (socket dropped, no closeSession).
+    const wire = await WireClient.session(`ws://127.0.0.1:${follower.clientPort}/`, { timeoutMs: 1000 });
+    const r = await wire.request(createReq('/dead', '', CreateMode.EPHEMERAL));
+    expect(r.err).toBe(0);
+    // A silent session whose socket stays open: the member holding it closes it once the leader
+    // expired it.
+    const silent = await WireClient.session(`ws://127.0.0.1:${follower.clientPort}/`, { timeoutMs: 1000 });
+    const silentClosed = silent.onClose();
+    const startedMs = Date.now();
+    wire.ws.terminate();
+    await waitFor('the vanished session expired', async () => {
+      await lc.sync('/');
+      return (await lc.exists('/dead')) === null;
+    });
+    // Not before its timeout (1 s, less a tick of granularity and the time the create took).
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(500);
+    expect((await silentClosed).code).toBe(CloseCode.SESSION_EXPIRED);
+    // The live session outlived the other's timeout: touches were forwarded to the leader.
+    await lc.sync('/');
+    expect((await lc.exists('/live'))?.ephemeralOwner).toBe(live.sessionId);
+    await live.close();
+    clients.splice(clients.indexOf(live), 1);
+  }, 60_000);
+
+  it('elects a new leader after kill -9 of the leader; acknowledged writes survive; the session moves', async () => {
+    const oldLeader = (await ens.leader())!;
+    const survivorIds = ens.members.map((m) => m.id).filter((id) => id !== oldLeader);
+    // A client on all members; it must keep its session across the failover.
+    const client = await connect(ens.connectString, { sessionTimeoutMs: 4000 });
+    clients.push(client);
+    const states: ConnectionState[] = [];
+    client.on('state', (s: ConnectionState) => states.push(s));
+    await client.create('/load', undefined);
+    // A watch set before the failover must survive the session's move to another member.
+    const watchFired = new Promise<{ type: string; path: string }>((resolve) => {
+      void client.exists('/watched', { watch: (e) => resolve(e as never) });
+    });
+    const acked: string[] = [];
+    const ackTimes: Array<[number, number]> = [];
+    let stop = false;
+    // Writes under load; each acknowledged create is remembered, failures (CONNECTIONLOSS) retried.
+    const writer = (async () => {
+      for (let i = 0; !stop && i < 100_000; i++) {
+        const calledAt = Date.now();
+        try {
+          await client.create(`/load/n${i}`, text.encode(String(i)));
+          acked.push(`n${i}`);
+          ackTimes.push([calledAt, Date.now()]);
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    })();
+    await waitFor('some writes acknowledged', async () => acked.length >= 20);
+    const killedAt = Date.now();
+    await ens.kill(oldLeader);
+    const newLeader = await ens.waitForLeader(30_000);
+    expect(survivorIds).toContain(newLeader);
+    const ackedAtKill = acked.length;
+    await waitFor('writes resume after failover', async () => acked.length >= ackedAtKill + 20, 30_000);
+    const failoverMs = Date.now() - killedAt;
+    stop = true;
+    await writer;
+    if (process.env.ENS_DEBUG) {
+      for (const m of ens.members) {
+        console.log(
+          `--- member ${m.id}\n${m.stderrTail
+            .split('\n')
+            .map((l) => {
+              try {
+                const j = JSON.parse(l);
+                return `${j.time - killedAt} ${j.msg} ${JSON.stringify(j.event ?? j.why ?? j.role ?? j.n ?? '')}`;
+              } catch {
+                return l;
+              }
+            })
+            .join('\n')}`,
+        );
+      }
+    }
+    // The first write issued after the kill that was acknowledged.
+    const firstAfter = ackTimes.find(([called]) => called > killedAt)![1];
+    console.log(
+      `failover: kill -9 leader → first acked write issued after it ${firstAfter - killedAt} ms, → 20 more ${failoverMs} ms; acked ${acked.length}`,
+    );
+    // The session survived: SUSPENDED then RECONNECTED, never EXPIRED/LOST.
+    expect(states).toContain('SUSPENDED');
+    expect(states).toContain('RECONNECTED');
+    expect(states).not.toContain('EXPIRED');
+    // The watch was re-registered on the new member and fires for a change made through another.
+    const other = await clientOf(ens, newLeader);
+    clients.push(other);
+    await other.create('/watched', undefined);
+    expect(await watchFired).toMatchObject({ type: 'NodeCreated', path: '/watched' });
+    // No acknowledged write lost, on each surviving member.
+    for (const id of survivorIds) {
+      const c = await clientOf(ens, id);
+      clients.push(c);
+      await c.sync('/load');
+      const { children } = await c.getChildren('/load');
+      const have = new Set(children);
+      const missing = acked.filter((n) => !have.has(n));
+      expect(missing).toEqual([]);
+    }
+  }, 90_000);
+
+  it('a restarted member catches up with what it missed (DIFF)', async () => {
+    const down = ens.members.find((m) => !m.running)!;
+    const leader = (await ens.leader())!;
+    const lc = await clientOf(ens, leader);
+    clients.push(lc);
+    for (let i = 0; i < 10; i++) await lc.create(`/while-down-${i}`, text.encode(String(i)));
+    await ens.restart(down.id);
+    await waitFor(
+      `member ${down.id} serving again`,
+      async () => (await ens.status(down.id))?.serving === true,
+      30_000,
+    );
+    const rc = await clientOf(ens, down.id);
+    clients.push(rc);
+    await rc.sync('/');
+    for (let i = 0; i < 10; i++) expect(str((await rc.getData(`/while-down-${i}`)).data)).toBe(String(i));
+    // And it takes part again: a write through it is replicated.
+    await rc.create('/after-restart', text.encode('ok'));
+    await lc.sync('/');
+    expect(str((await lc.getData('/after-restart')).data)).toBe('ok');
+  }, 90_000);
+
+  it('a member far behind catches up by SNAP', async () => {
+    const leader = (await ens.leader())!;
+    const victim = ens.members.find((m) => m.id !== leader)!;
+    await ens.kill(victim.id);
+    const lc = await clientOf(ens, leader);
+    clients.push(lc);
+    await lc.create('/bulk', undefined);
+    // More txns than the leader keeps for DIFF (maxCommittedLogEntries, 500).
+    for (let batch = 0; batch < 12; batch++) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) => lc.create(`/bulk/b${batch}-${i}`, text.encode('x'))),
+      );
+    }
+    const before = (await ens.status(leader))!;
+    await ens.restart(victim.id);
+    const st = await waitFor(
+      `member ${victim.id} serving after SNAP`,
+      async () => {
+        const s = await ens.status(victim.id);
+        return s?.serving === true ? s : undefined;
+      },
+      30_000,
+    );
+    expect(st.synced.snap).toBeGreaterThanOrEqual(1);
+    const vc = await clientOf(ens, victim.id);
+    clients.push(vc);
+    await vc.sync('/bulk');
+    expect((await vc.getChildren('/bulk')).children.length).toBe(600);
+    expect(BigInt((await ens.status(victim.id))!.lastAppliedZxid)).toBeGreaterThanOrEqual(
+      BigInt(before.lastAppliedZxid),
+    );
+    // A clean stop (SIGTERM), then it restarts from the installed snapshot.
+    await ens.stop(victim.id);
+    await ens.restart(victim.id);
+    await waitFor(
+      `member ${victim.id} serving again`,
+      async () => (await ens.status(victim.id))?.serving === true,
+      30_000,
+    );
+    const vc2 = await clientOf(ens, victim.id);
+    clients.push(vc2);
+    await vc2.sync('/bulk');
+    expect((await vc2.getChildren('/bulk')).children.length).toBe(600);
+  }, 120_000);
+
+  it('an isolated leader stops serving, the majority goes on, and after heal it rejoins (TRUNC)', async () => {
+    await ens.waitForLeader(30_000);
+    const old = (await ens.leader())!;
+    const other = ens.members.find((m) => m.id !== old && m.id <= 3)!;
+    const oc = await clientOf(ens, old);
+    clients.push(oc);
+    const mc = await clientOf(ens, other.id);
+    clients.push(mc);
+    await oc.create('/before-partition', text.encode('1'));
+    ens.isolate(old);
+    // The isolated leader may still take this write into its log, but can never commit it.
+    await expect(oc.create('/minority', text.encode('lost'))).rejects.toMatchObject({
+      code: 'CONNECTIONLOSS',
+    });
+    const newLeader = await ens.waitForLeader(30_000);
+    expect(newLeader).not.toBe(old);
+    await waitFor(
+      'the isolated member stops serving',
+      async () => (await ens.status(old))?.serving === false,
+    );
+    // A read through the isolated member is refused (it serves nothing without a leader).
+    await expect(oc.getData('/before-partition')).rejects.toBeDefined();
+    // mc's member restarted its serving period under the new leader: retry until reconnected.
+    await waitFor('a write through the majority', async () => {
+      try {
+        await mc.create('/majority', text.encode('2'));
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'NODEEXISTS') throw err;
+      }
+      return true;
+    });
+    const truncBefore = (await ens.status(old))!.synced.trunc;
+    ens.heal();
+    await waitFor(
+      `member ${old} serving again`,
+      async () => (await ens.status(old))?.serving === true,
+      30_000,
+    );
+    const back = await clientOf(ens, old);
+    clients.push(back);
+    await back.sync('/');
+    expect(str((await back.getData('/majority')).data)).toBe('2');
+    expect(await back.exists('/minority')).toBeNull();
+    expect(await mc.exists('/minority')).toBeNull();
+    console.log(`isolated leader rejoined; synced ${JSON.stringify((await ens.status(old))!.synced)}`);
+    expect((await ens.status(old))!.synced.trunc).toBeGreaterThan(truncBefore);
+  }, 120_000);
+
+  it('a member that restarted with an uncommitted tail truncates it and rebuilds its state', async () => {
+    await ens.waitForLeader(30_000);
+    const old = (await ens.leader())!;
+    const oc = await clientOf(ens, old);
+    clients.push(oc);
+    await oc.create('/before-tail', text.encode('1'));
+    ens.isolate(old);
+    // Logged by the isolated leader, never committed; then the process dies and restarts, so the
+    // tail is replayed into its database at start (ZooKeeper does the same).
+    await expect(oc.create('/tail', text.encode('uncommitted'))).rejects.toMatchObject({
+      code: 'CONNECTIONLOSS',
+    });
+    await oc.close().catch(() => {});
+    clients.splice(clients.indexOf(oc), 1);
+    await ens.kill(old);
+    const newLeader = await ens.waitForLeader(30_000);
+    expect(newLeader).not.toBe(old);
+    const nc = await clientOf(ens, newLeader);
+    clients.push(nc);
+    await nc.create('/after-tail', text.encode('2'));
+    ens.heal();
+    await ens.restart(old);
+    const st = await waitFor(
+      `member ${old} serving after TRUNC`,
+      async () => {
+        const s = await ens.status(old);
+        return s?.serving === true ? s : undefined;
+      },
+      30_000,
+    );
+    expect(st.synced.trunc).toBeGreaterThanOrEqual(1);
+    expect(st.rebuilds).toBeGreaterThanOrEqual(1);
+    const back = await clientOf(ens, old);
+    clients.push(back);
+    await back.sync('/');
+    expect(await back.exists('/tail')).toBeNull();
+    expect(str((await back.getData('/after-tail')).data)).toBe('2');
+    expect(str((await back.getData('/before-tail')).data)).toBe('1');
+  }, 120_000);
+});
