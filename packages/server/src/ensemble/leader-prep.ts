@@ -38,14 +38,27 @@ export class LeaderPrep {
           ...(r.clientIp !== undefined ? { clientIp: r.clientIp } : {}),
         });
       }
+      // The session id makes the session live from prep time (ZooKeeper's checkSession), so its
+      // first requests, pipelined behind this txn, are not rejected as SESSIONEXPIRED.
       const txn =
-        r.kind === 'createSession' ? p.createSession(r.timeoutMs, r.password) : p.closeSession(w.sessionId);
+        r.kind === 'createSession'
+          ? p.createSession(r.timeoutMs, r.password, w.sessionId)
+          : p.closeSession(w.sessionId);
       return { txn, token: p.lastToken };
     } catch (err) {
       log.error({ err }, 'prep failed');
       const errno = err instanceof ConclaveError ? err.errno : ErrorCode.SYSTEMERROR;
       return { txn: { type: 'error', err: errno }, token: p.lastToken };
     }
+  }
+
+  /**
+   * The server's own delete of an empty container or expired TTL node (ZooKeeper's
+   * ContainerManager), re-checked against outstanding changes; undefined if no longer eligible.
+   */
+  reap(path: string, nowMs: number): { txn: Txn; token: number } | undefined {
+    const r = this.preparer.reap(path, nowMs);
+    return r === undefined ? undefined : { txn: r.txn, token: r.token };
   }
 
   /** The txn prepped with `token` was proposed as `zxid`. */

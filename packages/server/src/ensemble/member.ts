@@ -6,7 +6,7 @@ import { Database } from '../datatree/index.js';
 import { Storage } from '../log/index.js';
 import { Listener } from '../net/listener.js';
 import { adminHandler, runAdminCommand } from '../server/admin.js';
-import type { SnapshotScheduler } from '../server/maintenance.js';
+import { type CleanupHost, CleanupTask, type SnapshotScheduler } from '../server/maintenance.js';
 import { ServerMetrics } from '../server/metrics.js';
 import { type ResolvedOptions, resolveOptions, type ServerOptions } from '../server/options.js';
 import type { RequestPipeline } from '../server/pipeline.js';
@@ -95,6 +95,8 @@ class MemberShell implements EnsembleMember {
   private transport!: QuorumTransport;
   private listener: Listener | null = null;
   private ticker: NodeJS.Timeout | null = null;
+  /** Container/TTL cleanup: runs on every member, acts only while this one leads and serves. */
+  private cleanup: CleanupTask | null = null;
   private readonly metrics = new ServerMetrics();
   private serving_: Serving | null = null;
   /** The last pipeline built, kept for the admin endpoint while not serving. */
@@ -206,6 +208,8 @@ class MemberShell implements EnsembleMember {
         },
         onHttpRequest: (req, res) => this.admin(req, res),
       });
+      this.cleanup = new CleanupTask(this.cleanupHost(), this.opts.cleanupIntervalMs);
+      this.cleanup.start();
       this.ticker = setInterval(() => {
         this.guard(() => this.node.tick());
         this.kick();
@@ -241,6 +245,7 @@ class MemberShell implements EnsembleMember {
     this.closing ??= (async () => {
       this.closed = true;
       if (this.ticker !== null) clearInterval(this.ticker);
+      this.cleanup?.stop();
       this.stopServing('member shutting down');
       await this.listener?.close(CloseCode.NOT_SERVING, 'member shutting down');
       await this.transport.close();
@@ -422,6 +427,40 @@ class MemberShell implements EnsembleMember {
     }
     lead.proposed(r.zxid, token);
     this.kick();
+  }
+
+  /**
+   * The standalone server's CleanupTask, pointed at this member: candidates come from the applied
+   * database, and the leader preps each delete with its real Preparer and proposes it as a
+   * server-owned txn (session 0, cxid 0), which every member applies like any other.
+   */
+  private cleanupHost(): CleanupHost {
+    const shell = this;
+    return {
+      get db() {
+        return shell.db;
+      },
+      replicator: {
+        get isLeader() {
+          return shell.leadership !== null && shell.node.role === 'leading' && shell.node.serving;
+        },
+      },
+      proposeServerDelete: (path) => {
+        const lead = this.leadership;
+        if (lead === null || this.closed || this.fatal !== null) return false;
+        const now = Date.now();
+        const prepped = lead.reap(path, now);
+        if (prepped === undefined) return false;
+        const r = this.node.propose({ sessionId: 0n, cxid: 0, time: now, txn: prepped.txn });
+        if (!r.ok) {
+          lead.abandoned(prepped.token);
+          return false;
+        }
+        lead.proposed(r.zxid, prepped.token);
+        this.kick();
+        return true;
+      },
+    };
   }
 
   private refuse(origin: number, w: ForwardedWrite): void {

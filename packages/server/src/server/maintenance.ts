@@ -1,7 +1,19 @@
 import type { Logger } from 'pino';
 import type { Database } from '../datatree/index.js';
 import type { ServerMetrics } from './metrics.js';
-import type { RequestPipeline } from './pipeline.js';
+
+/**
+ * What {@link CleanupTask} drives: the standalone server's RequestPipeline fits as is; an ensemble
+ * member provides one that reaps through its leader's Preparer.
+ */
+export interface CleanupHost {
+  /** The applied state the candidates are read from. */
+  readonly db: Pick<Database, 'containerCandidates' | 'ttlExpired'>;
+  /** Only the leader cleans up (its Preparer sees every outstanding change). */
+  readonly replicator: { readonly isLeader: boolean };
+  /** Re-checks `path` against outstanding changes and proposes its delete; false if not eligible. */
+  proposeServerDelete(path: string): boolean;
+}
 
 /** The part of Storage (log/) snapshots need. */
 export interface SnapshotStore {
@@ -71,7 +83,7 @@ export class CleanupTask {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly pipeline: RequestPipeline,
+    private readonly pipeline: CleanupHost,
     private readonly intervalMs: number,
   ) {}
 

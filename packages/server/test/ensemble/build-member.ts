@@ -10,11 +10,14 @@ const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * a temp dir inside packages/server/node_modules, where the bundle's external dependencies (ws,
  * pino) resolve. @conclave/core is bundled from its sources.
  */
-export async function buildMemberEntry(): Promise<{ entry: string; remove: () => Promise<void> }> {
+export async function buildMemberEntry(
+  extra: Record<string, string> = {},
+): Promise<{ entry: string; outDir: string; remove: () => Promise<void> }> {
   const outDir = await mkdtemp(join(pkg, 'node_modules', '.ensemble-test-'));
   await build({
     config: false,
-    entry: { 'member-main': join(pkg, 'src', 'ensemble', 'member-main.ts') },
+    // `extra`: more entries (name → source path) bundled the same way, e.g. test fixtures.
+    entry: { 'member-main': join(pkg, 'src', 'ensemble', 'member-main.ts'), ...extra },
     outDir,
     format: ['esm'],
     platform: 'node',
@@ -32,6 +35,7 @@ export async function buildMemberEntry(): Promise<{ entry: string; remove: () =>
   });
   return {
     entry: join(outDir, 'member-main.js'),
+    outDir,
     remove: () => rm(outDir, { recursive: true, force: true }),
   };
 }

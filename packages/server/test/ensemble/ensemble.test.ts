@@ -49,6 +49,7 @@ describe('3 voters + 1 observer, real processes', () => {
       entry: built.entry,
       tickMs: 200,
       snapshotEveryTxns: 200,
+      cleanupIntervalMs: 200,
       ...(process.env.ENS_DEBUG ? { logLevel: 'debug' } : {}),
     });
     await ens.waitForLeader(30_000);
@@ -111,6 +112,29 @@ describe('3 voters + 1 observer, real processes', () => {
     await fc.close();
     clients.splice(clients.indexOf(fc), 1);
     await waitFor('ephemeral gone on the leader', async () => (await lc.exists('/eph')) === null);
+  }, 60_000);
+
+  it('the leader deletes a container whose last child went, on every member', async () => {
+    const leader = (await ens.leader())!;
+    const follower = ens.members.find((m) => m.id !== leader && m.id <= 3)!.id;
+    const each = await Promise.all(ens.members.map((m) => clientOf(ens, m.id)));
+    clients.push(...each);
+    const fc = each[ens.members.findIndex((m) => m.id === follower)]!;
+    await fc.create('/box', undefined, { mode: 'CONTAINER' });
+    await fc.create('/box/item', text.encode('x'));
+    // A container that never had a child is kept (ZooKeeper's rule); one with a child is kept too.
+    await fc.create('/empty-box', undefined, { mode: 'CONTAINER' });
+    await fc.delete('/box/item');
+    for (const [i, c] of each.entries()) {
+      await waitFor(
+        `/box gone on member ${ens.members[i]!.id}`,
+        async () => (await c.exists('/box')) === null,
+      );
+    }
+    for (const c of each) {
+      await c.sync('/');
+      expect(await c.exists('/empty-box')).not.toBeNull();
+    }
   }, 60_000);
 
   it('expires a vanished session through the leader, keeps a live one on a follower', async () => {

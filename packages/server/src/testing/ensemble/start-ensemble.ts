@@ -25,6 +25,8 @@ export interface StartEnsembleOptions {
   entry?: string;
   /** Snapshot every this many applied txns (default: the server's, 100000). */
   snapshotEveryTxns?: number;
+  /** How often the leader deletes empty containers and expired TTL nodes (ms). Default: the server's, 60000. */
+  cleanupIntervalMs?: number;
   /** Members' pino level on stderr. Default 'warn'. */
   logLevel?: string;
   /** How long to wait for a member to bind its ports. Default 20 s. */
@@ -216,8 +218,15 @@ export async function startEnsemble(opts: StartEnsembleOptions = {}): Promise<Lo
     const args = [entry, '--config', memberConfigFile(s.id), '--id', String(s.id), '--data-dir', s.dataDir];
     if (opts.fsync !== true) args.push('--no-fsync');
     if (opts.snapshotEveryTxns !== undefined) args.push('--snapshot-every', String(opts.snapshotEveryTxns));
+    if (opts.cleanupIntervalMs !== undefined)
+      args.push('--cleanup-interval-ms', String(opts.cleanupIntervalMs));
     args.push('--log-level', opts.logLevel ?? 'warn');
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The member watches its stdin pipe (never written, never closed by us): when this process
+    // dies — even by SIGKILL — the kernel closes it and the member shuts down instead of living on.
+    args.push('--exit-with-parent');
+    const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Harmless if the member exits first (EPIPE on a later write we never make, or on close).
+    proc.stdin!.on('error', () => {});
     s.proc = proc;
     s.stderr = [];
     s.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
