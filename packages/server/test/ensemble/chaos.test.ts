@@ -16,7 +16,8 @@ import { buildMemberEntry } from './build-member.js';
  * while the leader or a random member is killed, restarted or isolated. The recorded history
  * must be linearizable; every acknowledged write is part of it, so a lost one is a violation.
  */
-const DURATION_MS = Number(process.env.CONCLAVE_CHAOS_MS ?? 20_000);
+// Issue #7 asks for about a minute of chaos in CI; a developer's run is shorter unless asked.
+const DURATION_MS = Number(process.env.CONCLAVE_CHAOS_MS ?? (process.env.CI ? 60_000 : 20_000));
 const SEED = Number(process.env.CONCLAVE_CHAOS_SEED ?? Date.now() % 1_000_000);
 // Enough keys that each key's sub-history stays small for the checker's search.
 const KEYS = Array.from({ length: 8 }, (_, i) => `/k${i}`);
