@@ -438,13 +438,23 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
   }
 
   /**
-   * Outside an election we advertise who leads and in which epoch, not the vote we concluded with:
-   * members that joined through different paths then agree, and a looking member can count a
-   * quorum of them (ZOOKEEPER-1732: joiners compare leader and epoch only).
+   * Outside an election we advertise the vote we were elected with (ZooKeeper's currentVote), not
+   * just who leads: a voter still finalizing the same round then counts us as agreeing with its own
+   * vote and joins at once. Advertising anything else (the new epoch, or -1 before it is known)
+   * left a survivor of a two-voter quorum unable to ever match the leader that concluded one tick
+   * earlier, until that leader gave up at initLimit. Once the leadership is established (leader) or
+   * we are synced (learner, UPTODATE), the peerEpoch becomes the new epoch, so every member of the
+   * ensemble reports the same (leader, epoch) to joiners whichever path they joined through
+   * (ZooKeeper's updateElectionVote, ZOOKEEPER-1732: joiners compare leader and epoch only).
    */
   private reignVote(): Vote {
-    const epoch = this.leader?.epoch ?? this.learner?.epoch ?? -1;
-    return { leader: this.leaderIdV ?? -1, zxid: 0n, peerEpoch: epoch };
+    const v = this.election.vote;
+    const epoch = this.leader?.established
+      ? this.leader.epoch
+      : this.learner?.phase === 'broadcast'
+        ? this.learner.epoch
+        : undefined;
+    return { leader: v.leader, zxid: v.zxid, peerEpoch: epoch ?? v.peerEpoch };
   }
 
   /** Outside an election, tell a looking member who leads, so it can join without an election of its own. */
@@ -840,7 +850,7 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
 
   private stepFollowing(msg: ZabMessage<E>): void {
     if (msg.type === 'notification') {
-      this.answerNotification(msg);
+      this.learnerNotification(msg);
       return;
     }
     const l = this.acceptFromLeader(msg);
@@ -852,7 +862,7 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
   /** An observer follows like a follower but never votes: no ACKs, and INFORM instead of PROPOSAL+COMMIT. */
   private stepObserving(msg: ZabMessage<E>): void {
     if (msg.type === 'notification') {
-      this.answerNotification(msg);
+      this.learnerNotification(msg);
       return;
     }
     const l = this.acceptFromLeader(msg);
@@ -870,6 +880,29 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
       default:
         this.stepLearner(l, msg);
     }
+  }
+
+  /**
+   * A notification while following or observing. Besides answering looking members: when our
+   * leader announces that it now leads and we have heard nothing from it yet, our FOLLOWERINFO
+   * may have reached it while it was still looking (we concluded first) and been dropped; send it
+   * again on the same connection, as ZooKeeper's learner retries its connect. The leader ignores a
+   * duplicate of a connection it knows, and a new handler starts at sequence 0, which is still
+   * what we expect.
+   */
+  private learnerNotification(n: Msg<E, 'notification'>): void {
+    this.answerNotification(n);
+    const l = this.learner!;
+    if (n.from !== l.leaderId || n.state !== 'leading' || l.phase !== 'discovery' || l.expectSeq !== 0)
+      return;
+    this.outMessages.push({
+      from: this.id,
+      to: l.leaderId,
+      type: 'followerInfo',
+      conn: l.conn,
+      acceptedEpoch: this.acceptedEpochV,
+      observer: this.isObserver,
+    });
   }
 
   /**
