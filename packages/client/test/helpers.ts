@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -8,8 +9,17 @@ import {
   connect as netConnect,
   type Socket,
 } from 'node:net';
-import { type Server, startServer } from '@conclave/server';
+import { type LocalEnsemble, type Server, startEnsemble, startServer } from '@conclave/server';
 import { type ConclaveClient, type ConnectOptions, connect } from '../src/index.js';
+
+/**
+ * What the shared fixture runs: a standalone server (default) or, with CONCLAVE_TARGET=ensemble,
+ * a 3-member replicated ensemble of real processes (issue 7: the same tests, unchanged, must
+ * pass against both). The ensemble target needs a built @conclave/server (`pnpm --filter
+ * @conclave/server build`): startEnsemble spawns dist/ensemble/member-main.js.
+ */
+export const target: 'standalone' | 'ensemble' =
+  process.env.CONCLAVE_TARGET === 'ensemble' ? 'ensemble' : 'standalone';
 
 /** Options of startServer the tests vary. */
 export interface TestServerOptions {
@@ -20,37 +30,37 @@ export interface TestServerOptions {
   superDigest?: string;
 }
 
-/**
- * A real standalone server on 127.0.0.1, port 0, in a temp data dir (fsync off: durability is not
- * what these tests are about). `restart()` closes it and starts a new one on the same dir and port.
- */
-export class TestServer {
-  server: Server;
-  readonly dataDir: string;
-  private readonly opts: TestServerOptions;
-  private readonly clients: ConclaveClient[] = [];
+/** The one client endpoint a test may point a proxy at. */
+export interface TestEndpoint {
+  readonly port: number;
+}
 
-  private constructor(server: Server, dataDir: string, opts: TestServerOptions) {
-    this.server = server;
-    this.dataDir = dataDir;
-    this.opts = opts;
+/** Where the fixture's service runs; each target implements restart its own way. */
+interface Backend {
+  readonly endpoint: TestEndpoint;
+  readonly connectString: string;
+  restart(between?: () => Promise<unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One standalone server; restart closes it and starts a new one on the same dir and port. */
+class StandaloneBackend implements Backend {
+  private constructor(
+    private server: Server,
+    private readonly dataDir: string,
+    private readonly opts: TestServerOptions,
+  ) {}
+
+  static async start(dataDir: string, opts: TestServerOptions): Promise<StandaloneBackend> {
+    return new StandaloneBackend(await startServer({ dataDir, fsync: false, ...opts }), dataDir, opts);
   }
 
-  static async start(opts: TestServerOptions = {}): Promise<TestServer> {
-    const dataDir = await mkdtemp(join(tmpdir(), 'conclave-client-test-'));
-    const server = await startServer({ dataDir, fsync: false, ...opts });
-    return new TestServer(server, dataDir, opts);
+  get endpoint(): TestEndpoint {
+    return this.server;
   }
 
   get connectString(): string {
     return this.server.connectString;
-  }
-
-  /** A client that stop() closes. */
-  async client(suffix = '', opts: ConnectOptions = {}): Promise<ConclaveClient> {
-    const c = await connect(this.connectString + suffix, { sessionTimeoutMs: 10_000, ...opts });
-    this.clients.push(c);
-    return c;
   }
 
   async restart(between?: () => Promise<unknown>): Promise<void> {
@@ -60,9 +70,169 @@ export class TestServer {
     this.server = await startServer({ dataDir: this.dataDir, fsync: false, port, ...this.opts });
   }
 
+  close(): Promise<void> {
+    return this.server.close();
+  }
+}
+
+/**
+ * The built member entry, passed explicitly: under vitest `__dirname` is defined even in ESM
+ * sources, so startEnsemble's own default looks for src/testing/ensemble/ensemble/member-main.cjs.
+ */
+const MEMBER_ENTRY = fileURLToPath(new URL('../../server/dist/ensemble/member-main.js', import.meta.url));
+
+/**
+ * startEnsemble picks free ports by binding port 0 and releasing each at once, so another process
+ * (a parallel test file's ensemble) can take one before the member binds it (EADDRINUSE), and two
+ * picks can even return the same port (the config then names one address twice). Retry a few
+ * times on a fresh directory (a failed attempt may have left state in its member dirs).
+ */
+const PORT_RACE = /EADDRINUSE|is used twice/;
+
+async function startEnsembleRetrying(dataDir: string, tickMs: number): Promise<LocalEnsemble> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEnsemble({
+        size: 3,
+        dataDir: join(dataDir, `attempt-${attempt}`),
+        tickMs,
+        fsync: false,
+        entry: MEMBER_ENTRY,
+      });
+    } catch (err) {
+      if (attempt >= 3 || !PORT_RACE.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+/**
+ * Waits until every member serves: waitForLeader only needs a quorum, and a standalone server
+ * serves as soon as startServer resolves, which the tests assume of the member they talk to.
+ */
+async function allServing(ensemble: LocalEnsemble): Promise<void> {
+  await waitFor(
+    async () =>
+      (await Promise.all(ensemble.members.map((m) => ensemble.status(m.id)))).every((st) => st?.serving),
+    'every ensemble member to serve',
+    20_000,
+  );
+}
+
+/**
+ * A 3-voter ensemble. Clients get ONE follower's endpoint: every write is forwarded to the
+ * leader and every `sync` goes through it, while all the test's clients share one member's view.
+ * That matters: ZooKeeper (and Conclave) promise each client its own order, not cross-client
+ * read-your-writes across members — with both followers listed (the client shuffles them),
+ * `a.create(p)` then `b.exists(p)` on the other follower may see null, legally, and tests written
+ * against one standalone server assert the opposite. "Restart the server on the same data dir" is:
+ * stop every member cleanly, run `between`, start every member again on its own data dir and
+ * ports, and wait until every member serves again (the listed member may then lead: fine, the tests
+ * are about what clients see).
+ */
+class EnsembleBackend implements Backend {
+  private constructor(
+    private readonly ensemble: LocalEnsemble,
+    private readonly follower: TestEndpoint,
+  ) {}
+
+  static async start(dataDir: string, opts: TestServerOptions): Promise<EnsembleBackend> {
+    const unsupported = (
+      ['minSessionTimeoutMs', 'maxSessionTimeoutMs', 'maxFrameBytes', 'superDigest'] as const
+    ).filter((k) => opts[k] !== undefined);
+    if (unsupported.length > 0) {
+      throw new Error(
+        `TestServer: startEnsemble has no ${unsupported.join(', ')} option; skip this test for the ensemble target`,
+      );
+    }
+    // The standalone default tickMs (2000) unless the test sets one: session timeouts are clamped
+    // to [2, 20] ticks on both targets, so a test sees the same negotiated timeouts.
+    const ensemble = await startEnsembleRetrying(dataDir, opts.tickMs ?? 2000);
+    try {
+      const leader = await ensemble.waitForLeader();
+      await allServing(ensemble);
+      const follower = ensemble.members.find((m) => m.id !== leader)!;
+      return new EnsembleBackend(ensemble, { port: follower.clientPort });
+    } catch (err) {
+      await ensemble.close();
+      throw err;
+    }
+  }
+
+  get endpoint(): TestEndpoint {
+    return this.follower;
+  }
+
+  get connectString(): string {
+    return `127.0.0.1:${this.follower.port}`;
+  }
+
+  async restart(between?: () => Promise<unknown>): Promise<void> {
+    const ids = this.ensemble.members.map((m) => m.id);
+    await Promise.all(ids.map((id) => this.ensemble.stop(id)));
+    await between?.();
+    await Promise.all(ids.map((id) => this.ensemble.restart(id)));
+    await this.ensemble.waitForLeader();
+    await allServing(this.ensemble);
+  }
+
+  close(): Promise<void> {
+    return this.ensemble.close();
+  }
+}
+
+/**
+ * The service the client tests talk to, on 127.0.0.1 in a temp data dir (fsync off: durability is
+ * not what these tests are about): a standalone server, or a 3-member ensemble under
+ * CONCLAVE_TARGET=ensemble (see {@link target}). `restart()` restarts it on the same data and ports.
+ */
+export class TestServer {
+  readonly dataDir: string;
+  private readonly backend: Backend;
+  private readonly clients: ConclaveClient[] = [];
+
+  private constructor(backend: Backend, dataDir: string) {
+    this.backend = backend;
+    this.dataDir = dataDir;
+  }
+
+  static async start(opts: TestServerOptions = {}): Promise<TestServer> {
+    const dataDir = await mkdtemp(join(tmpdir(), 'conclave-client-test-'));
+    try {
+      const backend =
+        target === 'ensemble'
+          ? await EnsembleBackend.start(dataDir, opts)
+          : await StandaloneBackend.start(dataDir, opts);
+      return new TestServer(backend, dataDir);
+    } catch (err) {
+      await rm(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** One client endpoint (an ensemble's: a follower's). */
+  get server(): TestEndpoint {
+    return this.backend.endpoint;
+  }
+
+  get connectString(): string {
+    return this.backend.connectString;
+  }
+
+  /** A client that stop() closes. */
+  async client(suffix = '', opts: ConnectOptions = {}): Promise<ConclaveClient> {
+    const c = await connect(this.connectString + suffix, { sessionTimeoutMs: 10_000, ...opts });
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Restarts the service on the same data and ports, running `between` while it is down. */
+  restart(between?: () => Promise<unknown>): Promise<void> {
+    return this.backend.restart(between);
+  }
+
   async stop(): Promise<void> {
     await Promise.allSettled(this.clients.map((c) => c.close()));
-    await this.server.close();
+    await this.backend.close();
     await rm(this.dataDir, { recursive: true, force: true });
   }
 }

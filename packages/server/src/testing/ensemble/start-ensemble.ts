@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,16 +97,28 @@ interface Slot {
   stopping: boolean;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+/**
+ * `count` distinct free ports. Every probe socket stays open until all are chosen: probing one at a
+ * time let the OS hand the same port out twice ("127.0.0.1:p is used twice" in the config).
+ */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<NetServer>((resolve, reject) => {
+          const srv = createServer();
+          srv.once('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
+  );
+  const ports = servers.map((srv) => {
+    const addr = srv.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : 0;
   });
+  await Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  return ports;
 }
 
 function defaultEntry(): string {
@@ -157,11 +169,12 @@ export async function startEnsemble(opts: StartEnsembleOptions = {}): Promise<Lo
   const tickMs = opts.tickMs ?? 200;
   const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
   const slots: Slot[] = [];
+  const ports = opts.basePort ? [] : await freePorts(2 * (size + observers));
   for (let id = 1; id <= size + observers; id++) {
     slots.push({
       id,
-      clientPort: opts.basePort ? opts.basePort + id - 1 : await freePort(),
-      quorumPort: opts.basePort ? opts.basePort + 1000 + id - 1 : await freePort(),
+      clientPort: opts.basePort ? opts.basePort + id - 1 : ports[2 * (id - 1)]!,
+      quorumPort: opts.basePort ? opts.basePort + 1000 + id - 1 : ports[2 * (id - 1) + 1]!,
       dataDir: join(root, `member-${id}`),
       proc: undefined,
       exited: undefined,
