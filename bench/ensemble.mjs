@@ -10,12 +10,12 @@
 // (/work/shared/PERFORMANCE.md), saves JSON under bench/results/ensemble-<timestamp>.json and
 // prints the change against the previous run. BENCH_C=1,128 picks the concurrencies;
 // CONCLAVE_BENCH_DIR picks the disk.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { drive as driveLoad } from './lib/drive.mjs';
+import { fmt, median, newestSavedRun, printTable, saveRun } from './lib/results.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 3000);
 const WARMUP_PASS_MS = Number(process.env.BENCH_WARMUP_PASS_MS ?? 1000);
@@ -38,46 +38,10 @@ const ZOOKEEPER = {
 /** PERFORMANCE.md's target: leader failover to the first committed write. */
 const FAILOVER_TARGET_MS = 1000;
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? undefined : s[Math.floor((s.length - 1) / 2)];
-};
-
 /** Keeps `concurrency` operations in flight for warm-up + measure; returns ops/s and latencies. */
 async function drive(op, concurrency, measureMs = MEASURE_MS) {
-  const latencies = [];
-  let measuring = false;
-  let stop = false;
-  let done = 0;
-  const worker = async () => {
-    while (!stop) {
-      const t0 = performance.now();
-      await op();
-      if (measuring && !stop) {
-        latencies.push(performance.now() - t0);
-        done++;
-      }
-    }
-  };
-  const workers = Array.from({ length: concurrency }, worker);
-  await new Promise((r) => setTimeout(r, WARMUP_MS));
-  measuring = true;
-  const start = performance.now();
-  await new Promise((r) => setTimeout(r, measureMs));
-  const elapsed = performance.now() - start;
-  stop = true;
-  await Promise.all(workers);
-  latencies.sort((a, b) => a - b);
-  return {
-    opsPerSec: Math.round((done / elapsed) * 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-  };
+  const { opsPerSec, p50Ms, p99Ms } = await driveLoad(op, concurrency, { warmupMs: WARMUP_MS, measureMs });
+  return { opsPerSec, p50Ms, p99Ms };
 }
 
 /** Waits for `fn()` to be truthy, polling every 25 ms, up to `timeoutMs`. */
@@ -139,18 +103,6 @@ async function failoverOnce(ens, connect, rep) {
   return { killedLeader: leader, ms: firstAfterMs };
 }
 
-async function previousRun() {
-  const dir = join(here, 'results');
-  const files = (await readdir(dir).catch(() => []))
-    .filter((f) => /^ensemble-.*\.json$/.test(f))
-    .sort()
-    .reverse();
-  if (files.length === 0) return undefined;
-  return { file: files[0], data: JSON.parse(await readFile(join(dir, files[0]), 'utf8')) };
-}
-
-const fmt = (n, d = 2) => (typeof n === 'number' ? n.toFixed(d) : '-');
-
 async function main() {
   const { startEnsemble } = await import(SERVER_DIST);
   const { connect } = await import(CLIENT_DIST);
@@ -203,7 +155,7 @@ async function main() {
     await rm(root, { recursive: true, force: true });
   }
 
-  const prev = await previousRun();
+  const prev = await newestSavedRun('ensemble');
   console.log(
     `\nConclave 3-member ensemble (fsync on, tickMs ${TICK_MS}) vs ZooKeeper 3.8 3-node (PERFORMANCE.md);` +
       ` one session on a follower, 256-byte values, ${MEASURE_MS} ms per cell; ${cpus().length} CPUs,` +
@@ -238,12 +190,7 @@ async function main() {
       before ? `${(((r.opsPerSec - before) / before) * 100).toFixed(1)}%` : '-',
     ]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) console.log(line(row));
+  printTable(header, rows);
   const ms = failovers.map((f) => Math.round(f.ms));
   const med = median(ms);
   const prevMed = prev?.data.failover?.medianMs;
@@ -253,30 +200,20 @@ async function main() {
   );
   if (prev) console.log(`(compared with ${prev.file})`);
 
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const out = join(here, 'results', `ensemble-${stamp}.json`);
-  await writeFile(
-    out,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        node: process.version,
-        cpus: cpus().length,
-        loadAvg1m: [loadBefore, loadavg()[0]],
-        members: 3,
-        tickMs: TICK_MS,
-        fsync: true,
-        measureMs: MEASURE_MS,
-        valueBytes: VALUE.length,
-        results,
-        failover: { runsMs: ms, medianMs: med, killedLeaders: failovers.map((f) => f.killedLeader) },
-        zookeeper: ZOOKEEPER,
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  console.log(`saved ${out}`);
+  await saveRun('ensemble', {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    loadAvg1m: [loadBefore, loadavg()[0]],
+    members: 3,
+    tickMs: TICK_MS,
+    fsync: true,
+    measureMs: MEASURE_MS,
+    valueBytes: VALUE.length,
+    results,
+    failover: { runsMs: ms, medianMs: med, killedLeaders: failovers.map((f) => f.killedLeader) },
+    zookeeper: ZOOKEEPER,
+  });
 }
 
 await main();

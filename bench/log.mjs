@@ -4,14 +4,13 @@
 // p50/p99 latency and fsyncs per append. Saves JSON under bench/results/ and prints the delta to
 // the previous run. Set CONCLAVE_BENCH_DIR to measure another disk (default: the OS temp dir).
 import * as fs from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Storage, encodeRecord } from '../packages/server/dist/index.js';
+import { fmt, newestSavedRun, percentile, printTable, saveRun } from './lib/results.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const RECORD_BYTES = 256;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 500);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 3000);
@@ -20,11 +19,6 @@ const base = process.env.CONCLAVE_BENCH_DIR ?? tmpdir();
 
 const write = promisify(fs.write);
 const fdatasync = promisify(fs.fdatasync);
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 /** An entry whose log record (header + CBOR) is exactly RECORD_BYTES. */
 function makeEntryFactory() {
@@ -116,17 +110,6 @@ async function txnLog(dir, concurrency, makeEntry) {
   };
 }
 
-async function previousResults() {
-  const dir = join(here, 'results');
-  const files = (await readdir(dir).catch(() => [])).filter((f) => /^log-.*\.json$/.test(f)).sort();
-  const last = files[files.length - 1];
-  return last ? { file: last, data: JSON.parse(await readFile(join(dir, last), 'utf8')) } : undefined;
-}
-
-function fmt(n, digits = 2) {
-  return typeof n === 'number' ? n.toFixed(digits) : '-';
-}
-
 async function main() {
   const dir = await mkdtemp(join(base, 'conclave-bench-log-'));
   const makeEntry = makeEntryFactory();
@@ -141,7 +124,7 @@ async function main() {
     await rm(dir, { recursive: true, force: true });
   }
 
-  const previous = await previousResults();
+  const previous = await newestSavedRun('log');
   // The higher of the two raw measurements: the target is judged against the faster disk.
   const raw = Math.max(
     results['raw write+fdatasync (preallocated)'].opsPerSec,
@@ -177,12 +160,7 @@ async function main() {
       delta,
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) console.log(line(row));
+  printTable(header, rows);
   const c128 = results['TxnLog C=128'].opsPerSec;
   const ok = c128 >= raw * 10;
   console.log(
@@ -190,13 +168,15 @@ async function main() {
       (previous ? ` (compared with ${previous.file})` : ''),
   );
 
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const out = join(here, 'results', `log-${stamp}.json`);
-  await writeFile(
-    out,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadavg: loadavg(), recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, results }, null, 2)}\n`,
-  );
-  console.log(`saved ${out}`);
+  await saveRun('log', {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    loadavg: loadavg(),
+    recordBytes: RECORD_BYTES,
+    measureMs: MEASURE_MS,
+    results,
+  });
 }
 
 await main();

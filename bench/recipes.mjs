@@ -11,13 +11,14 @@
 //   BENCH_MEASURE_MS (default 3000), BENCH_FSYNC=0 to skip fsync (default: on, as ZooKeeper's),
 //   BENCH_SERVER=inproc to run the server in this process instead (the old setup).
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../packages/client/dist/index.js';
 import { LeaderElection, Mutex } from '../packages/recipes/dist/index.js';
+import { newestSavedRun, percentile, saveRun } from './lib/results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 3000);
@@ -29,11 +30,6 @@ const FAILOVER_TRIALS = 3;
 const HANDOVER_TRIALS = 20;
 const retry = { retries: 1000, minTimeoutMs: 10, maxTimeoutMs: 200 };
 const fixture = join(here, '../packages/recipes/test/fixtures/contender.mjs');
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 /** The requests a recipe can send, counted while `counts.on` is set. */
 const COUNTED = ['create', 'delete', 'exists', 'getData', 'setData', 'getChildren', 'sync', 'multi'];
@@ -274,17 +270,11 @@ async function crashFailover(server) {
 }
 
 /** The newest earlier run with the same fsync and server setup (comparing across them says nothing). */
-async function previousResults() {
-  const dir = join(here, 'results');
-  const files = (await readdir(dir).catch(() => []))
-    .filter((f) => f.startsWith('recipes-') && f.endsWith('.json'))
-    .sort()
-    .reverse();
-  for (const file of files) {
-    const data = JSON.parse(await readFile(join(dir, file), 'utf8'));
-    if (data.fsync === FSYNC && (data.server ?? 'inproc') === SERVER_MODE) return { file, data };
-  }
-  return undefined;
+function previousResults() {
+  return newestSavedRun(
+    'recipes',
+    (data) => data.fsync === FSYNC && (data.server ?? 'inproc') === SERVER_MODE,
+  );
 }
 
 /**
@@ -360,13 +350,15 @@ async function main() {
       .join(' ');
     console.log(`  ${name.padEnd(36)} ${text}${delta}`);
   }
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const out = join(here, 'results', `recipes-${stamp}.json`);
-  await writeFile(
-    out,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, fsync: FSYNC, server: SERVER_MODE, measureMs: MEASURE_MS, results }, null, 2)}\n`,
-  );
-  console.log(`saved ${out}`);
+  await saveRun('recipes', {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    fsync: FSYNC,
+    server: SERVER_MODE,
+    measureMs: MEASURE_MS,
+    results,
+  });
 }
 
 main().catch((err) => {

@@ -14,10 +14,12 @@
 // A/B runs: BENCH_SERVER_DIST / BENCH_CLIENT_DIST point at another build's index.js (e.g. of the
 // last commit); such runs are not saved.
 import { fork } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { drive as driveLoad } from './lib/drive.mjs';
+import { allSavedRuns, fmt, printTable, saveRun } from './lib/results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
@@ -45,50 +47,18 @@ const ZOOKEEPER = {
 
 // ---------------------------------------------------------------- load generator
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 /** Keeps `concurrency` operations in flight for warm-up + measure; returns ops/s and latencies. */
 async function drive(op, concurrency, serverCpu, measureMs = MEASURE_MS) {
-  const latencies = [];
-  let measuring = false;
-  let stop = false;
-  let done = 0;
-  let seq = 0;
-  const worker = async () => {
-    while (!stop) {
-      const i = seq++;
-      const t0 = performance.now();
-      await op(i);
-      if (measuring && !stop) {
-        latencies.push(performance.now() - t0);
-        done++;
-      }
-    }
-  };
-  const workers = Array.from({ length: concurrency }, worker);
-  await new Promise((r) => setTimeout(r, WARMUP_MS));
-  const serverBefore = await serverCpu();
-  measuring = true;
-  const clientBefore = process.cpuUsage();
-  const start = performance.now();
-  await new Promise((r) => setTimeout(r, measureMs));
-  const elapsed = performance.now() - start;
-  const clientCpu = process.cpuUsage(clientBefore);
-  const measured = done;
-  stop = true;
-  const serverAfter = await serverCpu();
-  await Promise.all(workers);
-  latencies.sort((a, b) => a - b);
+  const r = await driveLoad(op, concurrency, { warmupMs: WARMUP_MS, measureMs, aroundMeasure: serverCpu });
+  const { measured, cpu: clientCpu } = r;
+  const [serverBefore, serverAfter] = r.marks;
   // CPU ms per 1,000 ops (user + system). The server's window also covers the IPC round trips
   // that read it; at thousands of ops per cell that is noise.
   const serverUs = serverAfter.user + serverAfter.system - serverBefore.user - serverBefore.system;
   return {
-    opsPerSec: Math.round((done / elapsed) * 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
+    opsPerSec: r.opsPerSec,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
     serverCpuMsPer1k: measured > 0 ? serverUs / measured : undefined,
     clientCpuMsPer1k: measured > 0 ? (clientCpu.user + clientCpu.system) / measured : undefined,
     serverSysMsPer1k: measured > 0 ? (serverAfter.system - serverBefore.system) / measured : undefined,
@@ -101,20 +71,6 @@ async function mntr(adminUrl) {
   const get = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return { fsyncs: get('zk_fsync_count'), appends: get('zk_log_appends') };
 }
-
-/** Earlier runs, newest first (a cell is compared with the newest run that measured it). */
-async function previousRuns() {
-  const dir = join(here, 'results');
-  const files = (await readdir(dir).catch(() => []))
-    .filter((f) => /^client-.*\.json$/.test(f))
-    .sort()
-    .reverse();
-  const runs = [];
-  for (const file of files) runs.push({ file, data: JSON.parse(await readFile(join(dir, file), 'utf8')) });
-  return runs;
-}
-
-const fmt = (n, d = 2) => (typeof n === 'number' ? n.toFixed(d) : '-');
 
 async function main() {
   const { connect } = await import(CLIENT_DIST);
@@ -194,7 +150,8 @@ async function main() {
     await rm(dataDir, { recursive: true, force: true });
   }
 
-  const previous = await previousRuns();
+  // Earlier runs, newest first (a cell is compared with the newest run that measured it).
+  const previous = await allSavedRuns('client');
   const compared = new Set();
   console.log(
     `\nConclave standalone (fsync on) vs ZooKeeper 3.8 standalone (PERFORMANCE.md); one session, 256-byte values,` +
@@ -242,23 +199,21 @@ async function main() {
       cpuBefore > 0 ? `${(((cpuNow - cpuBefore) / cpuBefore) * 100).toFixed(1)}%` : '-',
     ]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) console.log(line(row));
+  printTable(header, rows);
   if (compared.size > 0)
     console.log(`\n(compared with ${[...compared].join(', ')}; CPU/op = server + client CPU per op)`);
 
   if (!SAVE) return;
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const out = join(here, 'results', `client-${stamp}.json`);
-  await writeFile(
-    out,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAvg1m: [loadBefore, loadavg()[0]], measureMs: MEASURE_MS, valueBytes: VALUE.length, results, zookeeper: ZOOKEEPER }, null, 2)}\n`,
-  );
-  console.log(`saved ${out}`);
+  await saveRun('client', {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    loadAvg1m: [loadBefore, loadavg()[0]],
+    measureMs: MEASURE_MS,
+    valueBytes: VALUE.length,
+    results,
+    zookeeper: ZOOKEEPER,
+  });
 }
 
 // ---------------------------------------------------------------- server child process

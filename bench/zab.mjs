@@ -3,13 +3,10 @@
 // and "disks" that persist instantly (no fsync, no serialization). This is the protocol's own CPU
 // cost per txn — election excluded — i.e. the ceiling the real shell can approach.
 // Every member applies every txn (the run checks it). Saves JSON under bench/results/.
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SeededPrng, ZabNode } from '../packages/server/dist/index.js';
+import { saveRun } from './lib/results.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 500);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 3000);
 /** Proposals handed to the leader between two rounds of the Ready loop (pipelining depth). */
@@ -130,8 +127,4 @@ const out = {
   note: 'pure ZabNode, in-memory network and disks, no fsync, every member applies every txn',
   results,
 };
-const dir = join(here, 'results');
-await mkdir(dir, { recursive: true });
-const file = join(dir, `zab-${out.date.replace(/[:.]/g, '-')}.json`);
-await writeFile(file, `${JSON.stringify(out, null, 2)}\n`);
-console.log(`saved ${file}`);
+await saveRun('zab', out);

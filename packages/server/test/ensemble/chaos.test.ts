@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConclaveClient, connect } from '../../../client/src/index.js';
+import { describe, expect, it } from 'vitest';
+import { connect } from '../../../client/src/index.js';
 import {
   checkLinearizable,
   type HistoryOperation,
@@ -7,9 +7,8 @@ import {
   type ZnodeResult,
   znodeModel,
 } from '../../src/testing/linearizability/index.js';
-import { type LocalEnsemble, startEnsemble } from '../../src/testing/ensemble/index.js';
 import { SeededPrng } from '../../src/zab/index.js';
-import { buildMemberEntry } from './build-member.js';
+import { useEnsemble } from './fixture.js';
 
 /**
  * Bounded chaos: concurrent clients write and read (sync + get, which must be linearizable)
@@ -27,28 +26,14 @@ const dec = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('chaos: kills, restarts and partitions under concurrent clients', () => {
-  let ens: LocalEnsemble;
-  let removeBuild: () => Promise<void>;
-  const clients: ConclaveClient[] = [];
-
-  beforeAll(async () => {
-    const built = await buildMemberEntry();
-    removeBuild = built.remove;
-    ens = await startEnsemble({ size: 3, entry: built.entry, tickMs: 200, snapshotEveryTxns: 300 });
-    await ens.waitForLeader(30_000);
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.allSettled(clients.map((c) => c.close()));
-    await ens?.close();
-    await removeBuild?.();
-  }, 60_000);
+  const fx = useEnsemble({ size: 3, tickMs: 200, snapshotEveryTxns: 300 });
+  const { clients } = fx;
 
   it(
     `history stays linearizable (seed ${SEED})`,
     async () => {
       const prng = new SeededPrng(SEED);
-      const setup = await connect(ens.connectString, { sessionTimeoutMs: 4000 });
+      const setup = await connect(fx.ens.connectString, { sessionTimeoutMs: 4000 });
       clients.push(setup);
       for (const k of KEYS) await setup.create(k, enc.encode('init'));
       const history: HistoryOperation<ZnodeOp, ZnodeResult>[] = [];
@@ -71,7 +56,7 @@ describe('chaos: kills, restarts and partitions under concurrent clients', () =>
       let unknown = 0;
 
       const worker = async (clientId: number) => {
-        const c = await connect(ens.connectString, { sessionTimeoutMs: 6000 });
+        const c = await connect(fx.ens.connectString, { sessionTimeoutMs: 6000 });
         clients.push(c);
         const rnd = prng.fork();
         for (let i = 0; running && i < 100_000; i++) {
@@ -118,22 +103,24 @@ describe('chaos: kills, restarts and partitions under concurrent clients', () =>
         let faults = 0;
         while (Date.now() < deadline) {
           await sleep(1500 + prng.nextInt(1500));
-          const down = ens.members.filter((m) => !m.running);
-          for (const m of down) await ens.restart(m.id);
-          ens.heal();
-          await ens.waitForLeader(30_000);
+          const down = fx.ens.members.filter((m) => !m.running);
+          for (const m of down) await fx.ens.restart(m.id);
+          fx.ens.heal();
+          await fx.ens.waitForLeader(30_000);
           if (Date.now() >= deadline) break;
-          const leader = await ens.leader();
+          const leader = await fx.ens.leader();
           const pick = prng.nextInt(4);
           const victim =
-            pick < 2 && leader !== undefined ? leader : ens.members[prng.nextInt(ens.members.length)]!.id;
-          if (pick % 2 === 0) await ens.kill(victim);
-          else ens.isolate(victim);
+            pick < 2 && leader !== undefined
+              ? leader
+              : fx.ens.members[prng.nextInt(fx.ens.members.length)]!.id;
+          if (pick % 2 === 0) await fx.ens.kill(victim);
+          else fx.ens.isolate(victim);
           faults++;
         }
-        for (const m of ens.members.filter((x) => !x.running)) await ens.restart(m.id);
-        ens.heal();
-        await ens.waitForLeader(30_000);
+        for (const m of fx.ens.members.filter((x) => !x.running)) await fx.ens.restart(m.id);
+        fx.ens.heal();
+        await fx.ens.waitForLeader(30_000);
         return faults;
       };
 
@@ -148,7 +135,7 @@ describe('chaos: kills, restarts and partitions under concurrent clients', () =>
       expect(acked).toBeGreaterThan(ackedAtHeal);
 
       // Final linearizable reads of every key.
-      const fin = await connect(ens.connectString, { sessionTimeoutMs: 4000 });
+      const fin = await connect(fx.ens.connectString, { sessionTimeoutMs: 4000 });
       clients.push(fin);
       for (const k of KEYS) {
         const call = now();

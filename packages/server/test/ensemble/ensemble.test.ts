@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 // The server package does not depend on the client; the test imports its sources directly.
 import { type ConclaveClient, type ConnectionState, connect } from '../../../client/src/index.js';
-import { type LocalEnsemble, startEnsemble } from '../../src/testing/ensemble/index.js';
+import type { LocalEnsemble } from '../../src/testing/ensemble/index.js';
 import { CloseCode, CreateMode } from '@conclave/core';
 import { create as createReq, WireClient } from '../server/wire.js';
-import { buildMemberEntry } from './build-member.js';
+import { useEnsemble } from './fixture.js';
 
 const text = new TextEncoder();
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -36,35 +36,20 @@ function clientOf(ens: LocalEnsemble, id: number): Promise<ConclaveClient> {
 }
 
 describe('3 voters + 1 observer, real processes', () => {
-  let ens: LocalEnsemble;
-  let removeBuild: () => Promise<void>;
-  const clients: ConclaveClient[] = [];
-
-  beforeAll(async () => {
-    const built = await buildMemberEntry();
-    removeBuild = built.remove;
-    ens = await startEnsemble({
-      size: 3,
-      observers: 1,
-      entry: built.entry,
-      tickMs: 200,
-      snapshotEveryTxns: 200,
-      cleanupIntervalMs: 200,
-      ...(process.env.ENS_DEBUG ? { logLevel: 'debug' } : {}),
-    });
-    await ens.waitForLeader(30_000);
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.allSettled(clients.map((c) => c.close()));
-    await ens?.close();
-    await removeBuild?.();
-  }, 60_000);
+  const fx = useEnsemble({
+    size: 3,
+    observers: 1,
+    tickMs: 200,
+    snapshotEveryTxns: 200,
+    cleanupIntervalMs: 200,
+    ...(process.env.ENS_DEBUG ? { logLevel: 'debug' } : {}),
+  });
+  const { clients } = fx;
 
   it('replicates writes made through any member to every member', async () => {
-    const leader = (await ens.leader())!;
-    const ids = ens.members.map((m) => m.id);
-    for (const id of ids) clients.push(await clientOf(ens, id));
+    const leader = (await fx.ens.leader())!;
+    const ids = fx.ens.members.map((m) => m.id);
+    for (const id of ids) clients.push(await clientOf(fx.ens, id));
     // A write through each member (followers forward to the leader).
     for (const [i, c] of clients.entries()) {
       await c.create(`/via-${ids[i]}`, text.encode(`from ${ids[i]}`));
@@ -98,12 +83,12 @@ describe('3 voters + 1 observer, real processes', () => {
     await lc.setData('/via-2', text.encode('changed'));
     expect(await fired).toMatchObject({ type: 'NodeDataChanged', path: '/via-2' });
     // The observer follows without voting and serves like any member.
-    expect((await ens.status(4))?.role).toBe('observing');
+    expect((await fx.ens.status(4))?.role).toBe('observing');
     // The leader's admin view: its learners, and how long proposals took to commit.
-    const ls = (await ens.status(leader))!;
+    const ls = (await fx.ens.status(leader))!;
     expect(ls.learners).toBe(3);
     expect(ls.proposalLatencyMs.count).toBeGreaterThan(0);
-    const port = ens.members.find((m) => m.id === leader)!.clientPort;
+    const port = fx.ens.members.find((m) => m.id === leader)!.clientPort;
     const mntr = await (await fetch(`http://127.0.0.1:${port}/admin/mntr`)).text();
     expect(mntr).toMatch(/^zk_learners 3$/m);
     expect(mntr).toContain('zk_peer_state{state="leading",serving="true"} 1');
@@ -115,11 +100,11 @@ describe('3 voters + 1 observer, real processes', () => {
   }, 60_000);
 
   it('the leader deletes a container whose last child went, on every member', async () => {
-    const leader = (await ens.leader())!;
-    const follower = ens.members.find((m) => m.id !== leader && m.id <= 3)!.id;
-    const each = await Promise.all(ens.members.map((m) => clientOf(ens, m.id)));
+    const leader = (await fx.ens.leader())!;
+    const follower = fx.ens.members.find((m) => m.id !== leader && m.id <= 3)!.id;
+    const each = await Promise.all(fx.ens.members.map((m) => clientOf(fx.ens, m.id)));
     clients.push(...each);
-    const fc = each[ens.members.findIndex((m) => m.id === follower)]!;
+    const fc = each[fx.ens.members.findIndex((m) => m.id === follower)]!;
     await fc.create('/box', undefined, { mode: 'CONTAINER' });
     await fc.create('/box/item', text.encode('x'));
     // A container that never had a child is kept (ZooKeeper's rule); one with a child is kept too.
@@ -127,7 +112,7 @@ describe('3 voters + 1 observer, real processes', () => {
     await fc.delete('/box/item');
     for (const [i, c] of each.entries()) {
       await waitFor(
-        `/box gone on member ${ens.members[i]!.id}`,
+        `/box gone on member ${fx.ens.members[i]!.id}`,
         async () => (await c.exists('/box')) === null,
       );
     }
@@ -138,9 +123,9 @@ describe('3 voters + 1 observer, real processes', () => {
   }, 60_000);
 
   it('expires a vanished session through the leader, keeps a live one on a follower', async () => {
-    const leader = (await ens.leader())!;
-    const follower = ens.members.find((m) => m.id !== leader)!;
-    const lc = await clientOf(ens, leader);
+    const leader = (await fx.ens.leader())!;
+    const follower = fx.ens.members.find((m) => m.id !== leader)!;
+    const lc = await clientOf(fx.ens, leader);
     clients.push(lc);
     // A live session on the follower: its pings reach the leader as touches.
     const live = await connect(`127.0.0.1:${follower.clientPort}`, { sessionTimeoutMs: 1000 });
@@ -171,10 +156,10 @@ describe('3 voters + 1 observer, real processes', () => {
   }, 60_000);
 
   it('elects a new leader after kill -9 of the leader; acknowledged writes survive; the session moves', async () => {
-    const oldLeader = (await ens.leader())!;
-    const survivorIds = ens.members.map((m) => m.id).filter((id) => id !== oldLeader);
+    const oldLeader = (await fx.ens.leader())!;
+    const survivorIds = fx.ens.members.map((m) => m.id).filter((id) => id !== oldLeader);
     // A client on all members; it must keep its session across the failover.
-    const client = await connect(ens.connectString, { sessionTimeoutMs: 4000 });
+    const client = await connect(fx.ens.connectString, { sessionTimeoutMs: 4000 });
     clients.push(client);
     const states: ConnectionState[] = [];
     client.on('state', (s: ConnectionState) => states.push(s));
@@ -201,8 +186,8 @@ describe('3 voters + 1 observer, real processes', () => {
     })();
     await waitFor('some writes acknowledged', async () => acked.length >= 20);
     const killedAt = Date.now();
-    await ens.kill(oldLeader);
-    const newLeader = await ens.waitForLeader(30_000);
+    await fx.ens.kill(oldLeader);
+    const newLeader = await fx.ens.waitForLeader(30_000);
     expect(survivorIds).toContain(newLeader);
     const ackedAtKill = acked.length;
     await waitFor('writes resume after failover', async () => acked.length >= ackedAtKill + 20, 30_000);
@@ -210,7 +195,7 @@ describe('3 voters + 1 observer, real processes', () => {
     stop = true;
     await writer;
     if (process.env.ENS_DEBUG) {
-      for (const m of ens.members) {
+      for (const m of fx.ens.members) {
         console.log(
           `--- member ${m.id}\n${m.stderrTail
             .split('\n')
@@ -236,13 +221,13 @@ describe('3 voters + 1 observer, real processes', () => {
     expect(states).toContain('RECONNECTED');
     expect(states).not.toContain('EXPIRED');
     // The watch was re-registered on the new member and fires for a change made through another.
-    const other = await clientOf(ens, newLeader);
+    const other = await clientOf(fx.ens, newLeader);
     clients.push(other);
     await other.create('/watched', undefined);
     expect(await watchFired).toMatchObject({ type: 'NodeCreated', path: '/watched' });
     // No acknowledged write lost, on each surviving member.
     for (const id of survivorIds) {
-      const c = await clientOf(ens, id);
+      const c = await clientOf(fx.ens, id);
       clients.push(c);
       await c.sync('/load');
       const { children } = await c.getChildren('/load');
@@ -253,18 +238,18 @@ describe('3 voters + 1 observer, real processes', () => {
   }, 90_000);
 
   it('a restarted member catches up with what it missed (DIFF)', async () => {
-    const down = ens.members.find((m) => !m.running)!;
-    const leader = (await ens.leader())!;
-    const lc = await clientOf(ens, leader);
+    const down = fx.ens.members.find((m) => !m.running)!;
+    const leader = (await fx.ens.leader())!;
+    const lc = await clientOf(fx.ens, leader);
     clients.push(lc);
     for (let i = 0; i < 10; i++) await lc.create(`/while-down-${i}`, text.encode(String(i)));
-    await ens.restart(down.id);
+    await fx.ens.restart(down.id);
     await waitFor(
       `member ${down.id} serving again`,
-      async () => (await ens.status(down.id))?.serving === true,
+      async () => (await fx.ens.status(down.id))?.serving === true,
       30_000,
     );
-    const rc = await clientOf(ens, down.id);
+    const rc = await clientOf(fx.ens, down.id);
     clients.push(rc);
     await rc.sync('/');
     for (let i = 0; i < 10; i++) expect(str((await rc.getData(`/while-down-${i}`)).data)).toBe(String(i));
@@ -275,10 +260,10 @@ describe('3 voters + 1 observer, real processes', () => {
   }, 90_000);
 
   it('a member far behind catches up by SNAP', async () => {
-    const leader = (await ens.leader())!;
-    const victim = ens.members.find((m) => m.id !== leader)!;
-    await ens.kill(victim.id);
-    const lc = await clientOf(ens, leader);
+    const leader = (await fx.ens.leader())!;
+    const victim = fx.ens.members.find((m) => m.id !== leader)!;
+    await fx.ens.kill(victim.id);
+    const lc = await clientOf(fx.ens, leader);
     clients.push(lc);
     await lc.create('/bulk', undefined);
     // More txns than the leader keeps for DIFF (maxCommittedLogEntries, 500).
@@ -287,57 +272,57 @@ describe('3 voters + 1 observer, real processes', () => {
         Array.from({ length: 50 }, (_, i) => lc.create(`/bulk/b${batch}-${i}`, text.encode('x'))),
       );
     }
-    const before = (await ens.status(leader))!;
-    await ens.restart(victim.id);
+    const before = (await fx.ens.status(leader))!;
+    await fx.ens.restart(victim.id);
     const st = await waitFor(
       `member ${victim.id} serving after SNAP`,
       async () => {
-        const s = await ens.status(victim.id);
+        const s = await fx.ens.status(victim.id);
         return s?.serving === true ? s : undefined;
       },
       30_000,
     );
     expect(st.synced.snap).toBeGreaterThanOrEqual(1);
-    const vc = await clientOf(ens, victim.id);
+    const vc = await clientOf(fx.ens, victim.id);
     clients.push(vc);
     await vc.sync('/bulk');
     expect((await vc.getChildren('/bulk')).children.length).toBe(600);
-    expect(BigInt((await ens.status(victim.id))!.lastAppliedZxid)).toBeGreaterThanOrEqual(
+    expect(BigInt((await fx.ens.status(victim.id))!.lastAppliedZxid)).toBeGreaterThanOrEqual(
       BigInt(before.lastAppliedZxid),
     );
     // A clean stop (SIGTERM), then it restarts from the installed snapshot.
-    await ens.stop(victim.id);
-    await ens.restart(victim.id);
+    await fx.ens.stop(victim.id);
+    await fx.ens.restart(victim.id);
     await waitFor(
       `member ${victim.id} serving again`,
-      async () => (await ens.status(victim.id))?.serving === true,
+      async () => (await fx.ens.status(victim.id))?.serving === true,
       30_000,
     );
-    const vc2 = await clientOf(ens, victim.id);
+    const vc2 = await clientOf(fx.ens, victim.id);
     clients.push(vc2);
     await vc2.sync('/bulk');
     expect((await vc2.getChildren('/bulk')).children.length).toBe(600);
   }, 120_000);
 
   it('an isolated leader stops serving, the majority goes on, and after heal it rejoins (TRUNC)', async () => {
-    await ens.waitForLeader(30_000);
-    const old = (await ens.leader())!;
-    const other = ens.members.find((m) => m.id !== old && m.id <= 3)!;
-    const oc = await clientOf(ens, old);
+    await fx.ens.waitForLeader(30_000);
+    const old = (await fx.ens.leader())!;
+    const other = fx.ens.members.find((m) => m.id !== old && m.id <= 3)!;
+    const oc = await clientOf(fx.ens, old);
     clients.push(oc);
-    const mc = await clientOf(ens, other.id);
+    const mc = await clientOf(fx.ens, other.id);
     clients.push(mc);
     await oc.create('/before-partition', text.encode('1'));
-    ens.isolate(old);
+    fx.ens.isolate(old);
     // The isolated leader may still take this write into its log, but can never commit it.
     await expect(oc.create('/minority', text.encode('lost'))).rejects.toMatchObject({
       code: 'CONNECTIONLOSS',
     });
-    const newLeader = await ens.waitForLeader(30_000);
+    const newLeader = await fx.ens.waitForLeader(30_000);
     expect(newLeader).not.toBe(old);
     await waitFor(
       'the isolated member stops serving',
-      async () => (await ens.status(old))?.serving === false,
+      async () => (await fx.ens.status(old))?.serving === false,
     );
     // A read through the isolated member is refused (it serves nothing without a leader).
     await expect(oc.getData('/before-partition')).rejects.toBeDefined();
@@ -350,30 +335,30 @@ describe('3 voters + 1 observer, real processes', () => {
       }
       return true;
     });
-    const truncBefore = (await ens.status(old))!.synced.trunc;
-    ens.heal();
+    const truncBefore = (await fx.ens.status(old))!.synced.trunc;
+    fx.ens.heal();
     await waitFor(
       `member ${old} serving again`,
-      async () => (await ens.status(old))?.serving === true,
+      async () => (await fx.ens.status(old))?.serving === true,
       30_000,
     );
-    const back = await clientOf(ens, old);
+    const back = await clientOf(fx.ens, old);
     clients.push(back);
     await back.sync('/');
     expect(str((await back.getData('/majority')).data)).toBe('2');
     expect(await back.exists('/minority')).toBeNull();
     expect(await mc.exists('/minority')).toBeNull();
-    console.log(`isolated leader rejoined; synced ${JSON.stringify((await ens.status(old))!.synced)}`);
-    expect((await ens.status(old))!.synced.trunc).toBeGreaterThan(truncBefore);
+    console.log(`isolated leader rejoined; synced ${JSON.stringify((await fx.ens.status(old))!.synced)}`);
+    expect((await fx.ens.status(old))!.synced.trunc).toBeGreaterThan(truncBefore);
   }, 120_000);
 
   it('a member that restarted with an uncommitted tail truncates it and rebuilds its state', async () => {
-    await ens.waitForLeader(30_000);
-    const old = (await ens.leader())!;
-    const oc = await clientOf(ens, old);
+    await fx.ens.waitForLeader(30_000);
+    const old = (await fx.ens.leader())!;
+    const oc = await clientOf(fx.ens, old);
     clients.push(oc);
     await oc.create('/before-tail', text.encode('1'));
-    ens.isolate(old);
+    fx.ens.isolate(old);
     // Logged by the isolated leader, never committed; then the process dies and restarts, so the
     // tail is replayed into its database at start (ZooKeeper does the same).
     await expect(oc.create('/tail', text.encode('uncommitted'))).rejects.toMatchObject({
@@ -381,25 +366,25 @@ describe('3 voters + 1 observer, real processes', () => {
     });
     await oc.close().catch(() => {});
     clients.splice(clients.indexOf(oc), 1);
-    await ens.kill(old);
-    const newLeader = await ens.waitForLeader(30_000);
+    await fx.ens.kill(old);
+    const newLeader = await fx.ens.waitForLeader(30_000);
     expect(newLeader).not.toBe(old);
-    const nc = await clientOf(ens, newLeader);
+    const nc = await clientOf(fx.ens, newLeader);
     clients.push(nc);
     await nc.create('/after-tail', text.encode('2'));
-    ens.heal();
-    await ens.restart(old);
+    fx.ens.heal();
+    await fx.ens.restart(old);
     const st = await waitFor(
       `member ${old} serving after TRUNC`,
       async () => {
-        const s = await ens.status(old);
+        const s = await fx.ens.status(old);
         return s?.serving === true ? s : undefined;
       },
       30_000,
     );
     expect(st.synced.trunc).toBeGreaterThanOrEqual(1);
     expect(st.rebuilds).toBeGreaterThanOrEqual(1);
-    const back = await clientOf(ens, old);
+    const back = await clientOf(fx.ens, old);
     clients.push(back);
     await back.sync('/');
     expect(await back.exists('/tail')).toBeNull();
