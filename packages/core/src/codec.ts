@@ -25,15 +25,21 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
   maxElements: Limits.maxDecodeElements,
 };
 
-// Plain CBOR (no cbor-x records or tags for byte arrays) so any CBOR tool can read a frame.
-const encoder = new Encoder({
+/**
+ * Plain CBOR (no cbor-x records or tags for byte arrays) so any CBOR tool can read a frame. The fast
+ * encoder (frame-encoder.ts) must produce exactly what cbor-x does with these options; its test
+ * builds its reference from this same object. @internal
+ */
+export const CBOR_ENCODER_OPTIONS = {
   useRecords: false,
   mapsAsObjects: true,
   tagUint8Array: false,
   pack: false,
   variableMapSize: true,
   useTimestamp32: false,
-} as ConstructorParameters<typeof Encoder>[0]);
+} as ConstructorParameters<typeof Encoder>[0];
+
+const encoder = new Encoder(CBOR_ENCODER_OPTIONS);
 
 /** Encodes a value (objects, arrays, strings, numbers, bigints, booleans, null, Uint8Array). */
 export function encodeFrame(value: unknown): Uint8Array {

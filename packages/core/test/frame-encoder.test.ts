@@ -2,17 +2,11 @@ import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fastEncode } from '../src/frame-encoder.js';
+import { CBOR_ENCODER_OPTIONS } from '../src/codec.js';
 import { decodeFrame, encodeFrame } from '../src/index.js';
 
 // The reference: the cbor-x configuration codec.ts used before the fast path (and still falls back to).
-const reference = new Encoder({
-  useRecords: false,
-  mapsAsObjects: true,
-  tagUint8Array: false,
-  pack: false,
-  variableMapSize: true,
-  useTimestamp32: false,
-} as ConstructorParameters<typeof Encoder>[0]);
+const reference = new Encoder(CBOR_ENCODER_OPTIONS);
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
