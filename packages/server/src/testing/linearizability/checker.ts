@@ -26,6 +26,8 @@ export interface CheckOptions {
 
 interface Entry<I, O> {
   op: Operation<I, O>;
+  /** The op's position in its part: its bit in the linearized set and its Zobrist keys. */
+  bit: number;
   isCall: boolean;
   time: number;
   /** For a call: its return entry. */
@@ -57,118 +59,209 @@ export function checkLinearizable<S, I, O>(
   return { verdict: unknown ? 'unknown' : 'ok', parts: parts.length, steps: budget.steps };
 }
 
-function buildList<I, O>(ops: Operation<I, O>[]): Entry<I, O> {
+/**
+ * Two time-ordered doubly linked lists: the calls and returns of completed ops, and the calls of
+ * ops whose outcome is unknown (ret = Infinity), which have no return to wait for.
+ */
+function buildLists<I, O>(ops: Operation<I, O>[]): { head: Entry<I, O>; pending: Entry<I, O> } {
   const events: Entry<I, O>[] = [];
-  for (const op of ops) {
+  const unknown: Entry<I, O>[] = [];
+  const entry = (op: Operation<I, O>, bit: number, isCall: boolean, time: number): Entry<I, O> => ({
+    op,
+    bit,
+    isCall,
+    time,
+    match: undefined,
+    prev: undefined,
+    next: undefined,
+  });
+  for (const [bit, op] of ops.entries()) {
     if (!(op.ret >= op.call)) throw new Error(`history: op ${op.id} returns before it is called`);
-    const ret: Entry<I, O> = {
-      op,
-      isCall: false,
-      time: op.ret,
-      match: undefined,
-      prev: undefined,
-      next: undefined,
-    };
-    const call: Entry<I, O> = {
-      op,
-      isCall: true,
-      time: op.call,
-      match: ret,
-      prev: undefined,
-      next: undefined,
-    };
+    const call = entry(op, bit, true, op.call);
+    if (op.ret === Number.POSITIVE_INFINITY) {
+      unknown.push(call);
+      continue;
+    }
+    const ret = entry(op, bit, false, op.ret);
+    call.match = ret;
     events.push(call, ret);
   }
   // Calls before returns at equal times: such ops count as concurrent (the permissive reading).
   events.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? 0 : a.isCall ? -1 : 1));
-  const head: Entry<I, O> = {
-    op: undefined as unknown as Operation<I, O>,
-    isCall: false,
-    time: -Infinity,
-    match: undefined,
-    prev: undefined,
-    next: undefined,
+  unknown.sort((a, b) => a.time - b.time);
+  const link = (list: Entry<I, O>[]): Entry<I, O> => {
+    const head = entry(undefined as unknown as Operation<I, O>, -1, false, Number.NEGATIVE_INFINITY);
+    let prev = head;
+    for (const e of list) {
+      prev.next = e;
+      e.prev = prev;
+      prev = e;
+    }
+    return head;
   };
-  let prev = head;
-  for (const e of events) {
-    prev.next = e;
-    e.prev = prev;
-    prev = e;
-  }
-  return head;
+  return { head: link(events), pending: link(unknown) };
 }
 
 function lift<I, O>(call: Entry<I, O>): void {
   call.prev!.next = call.next;
   if (call.next) call.next.prev = call.prev;
-  const ret = call.match!;
+  const ret = call.match;
+  if (ret === undefined) return;
   ret.prev!.next = ret.next;
   if (ret.next) ret.next.prev = ret.prev;
 }
 
 function unlift<I, O>(call: Entry<I, O>): void {
-  const ret = call.match!;
-  ret.prev!.next = ret;
-  if (ret.next) ret.next.prev = ret;
+  const ret = call.match;
+  if (ret !== undefined) {
+    ret.prev!.next = ret;
+    if (ret.next) ret.next.prev = ret;
+  }
   call.prev!.next = call;
   if (call.next) call.next.prev = call;
 }
 
+/** The first return in the list: only calls made before it may be linearized next. */
+function firstReturn<I, O>(head: Entry<I, O>): Entry<I, O> | undefined {
+  let e = head.next;
+  while (e?.isCall) e = e.next;
+  return e;
+}
+
+/**
+ * Wing & Gong's depth-first search for a linearization of one part. Completed ops that may go
+ * next are tried before ops of unknown outcome: those usually did not take effect or were
+ * overwritten unseen, and trying them first made the search exponential in how many were pending
+ * at once. Any order of trying is complete; a part is done when every completed op is placed
+ * (unknown ops left over are taken never to have happened, which linearizability allows).
+ */
 function checkPart<S, I, O>(
   model: Model<S, I, O>,
   ops: Operation<I, O>[],
   budget: { steps: number; maxSteps: number; deadline: number; now: () => number },
 ): Omit<CheckResult, 'parts' | 'steps'> {
   if (ops.length === 0) return { verdict: 'ok' };
-  const index = new Map<number, number>();
-  for (const [i, op] of ops.entries()) index.set(op.id, i);
-  const head = buildList(ops);
-  const words = Math.ceil(ops.length / 32);
-  const linearized = new Uint32Array(words);
-  const seen = new Set<string>();
+  const { head, pending } = buildLists(ops);
+  const linearized = new LinearizedSet(ops.length);
+  const seen = new SeenConfigurations();
   const stack: Array<{ entry: Entry<I, O>; state: S }> = [];
   let state = model.init();
+  // The candidate being considered: a completed op's call in the main list, or (once the main
+  // list's candidates are used up, at `limit`, the first return) an unknown op's call.
   let entry = head.next;
-  let best: number[] = [];
+  let inPending = false;
+  let limit = Number.NEGATIVE_INFINITY;
+  // The longest prefix found so far, for the explanation. Kept incrementally: `same` stack entries
+  // still match it, so only entries pushed since are copied (copying the whole stack each time it
+  // grew past the best was quadratic in the part size).
+  const best: number[] = [];
+  let same = 0;
   let bestBlocking: number | undefined;
 
   while (head.next !== undefined) {
     if (++budget.steps > budget.maxSteps || ((budget.steps & 1023) === 0 && budget.now() > budget.deadline)) {
       return { verdict: 'unknown' };
     }
-    if (entry === undefined) throw new Error('invariant: linearizability search ran off the list');
-    if (entry.isCall) {
-      const { state: next, output } = model.apply(state, entry.op.input);
-      const recorded = entry.op.output;
-      if (recorded === undefined || model.equal(recorded, output)) {
-        const bit = index.get(entry.op.id)!;
-        linearized[bit >>> 5]! |= 1 << (bit & 31);
-        const key = `${linearized.join(',')}|${model.hash(next)}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          stack.push({ entry, state });
-          state = next;
-          lift(entry);
-          if (stack.length > best.length) best = stack.map((s) => s.entry.op.id);
-          entry = head.next;
-          continue;
-        }
-        linearized[bit >>> 5]! &= ~(1 << (bit & 31));
-      }
-      entry = entry.next;
-    } else {
-      // A return reached before its op was linearized: the current prefix cannot be extended.
+    if (!inPending && entry !== undefined && !entry.isCall) {
+      // A return reached before its op was linearized: no completed op can go next; try unknowns.
       if (stack.length === best.length) bestBlocking = entry.op.id;
+      inPending = true;
+      limit = entry.time;
+      entry = pending.next;
+      continue;
+    }
+    if (entry === undefined || (inPending && entry.time > limit)) {
       const top = stack.pop();
       if (top === undefined) return explain(model, ops, best, bestBlocking);
+      if (same > stack.length) same = stack.length;
       state = top.state;
-      const bit = index.get(top.entry.op.id)!;
-      linearized[bit >>> 5]! &= ~(1 << (bit & 31));
+      linearized.toggle(top.entry.bit);
       unlift(top.entry);
       entry = top.entry.next;
+      inPending = top.entry.match === undefined;
+      if (inPending) limit = firstReturn(head)?.time ?? Number.POSITIVE_INFINITY;
+      continue;
     }
+    const { state: next, output } = model.apply(state, entry.op.input);
+    const recorded = entry.op.output;
+    if (recorded === undefined || model.equal(recorded, output)) {
+      linearized.toggle(entry.bit);
+      if (seen.add(linearized, model.hash(next))) {
+        stack.push({ entry, state });
+        state = next;
+        lift(entry);
+        if (stack.length > best.length) {
+          best.length = same;
+          for (let i = same; i < stack.length; i++) best.push(stack[i]!.entry.op.id);
+          same = stack.length;
+        }
+        entry = head.next;
+        inPending = false;
+        continue;
+      }
+      linearized.toggle(entry.bit);
+    }
+    entry = entry.next;
   }
   return { verdict: 'ok' };
+}
+
+/**
+ * The set of linearized ops as a bitset plus a 64-bit Zobrist hash kept up to date on every
+ * toggle, so a search step costs O(1) rather than O(ops) (serializing the bitset per step made
+ * histories of ~10k ops per part too slow to check).
+ */
+class LinearizedSet {
+  readonly bits: Uint32Array;
+  hi = 0;
+  lo = 0;
+  private readonly keys: Uint32Array;
+
+  constructor(size: number) {
+    this.bits = new Uint32Array(Math.ceil(size / 32));
+    this.keys = new Uint32Array(size * 2);
+    // A fixed-seed xorshift: the keys need only be well mixed, and a fixed seed keeps runs repeatable.
+    let x = 0x9e3779b9;
+    for (let i = 0; i < this.keys.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.keys[i] = x >>> 0;
+    }
+  }
+
+  toggle(bit: number): void {
+    this.bits[bit >>> 5]! ^= 1 << (bit & 31);
+    this.hi ^= this.keys[2 * bit]!;
+    this.lo ^= this.keys[2 * bit + 1]!;
+  }
+}
+
+/**
+ * The (linearized set, model state) configurations already explored. Keyed by the Zobrist hash and
+ * the state's hash; bitsets are compared exactly on a key match, so a hash collision can never
+ * prune a configuration that was not explored (which could turn into a false violation).
+ */
+class SeenConfigurations {
+  private readonly byKey = new Map<string, Uint32Array[]>();
+
+  /** Records the configuration; false if it was already there. */
+  add(set: LinearizedSet, stateHash: string): boolean {
+    const key = `${set.hi}:${set.lo}|${stateHash}`;
+    const bucket = this.byKey.get(key);
+    if (bucket === undefined) {
+      this.byKey.set(key, [set.bits.slice()]);
+      return true;
+    }
+    for (const b of bucket) if (sameBits(b, set.bits)) return false;
+    bucket.push(set.bits.slice());
+    return true;
+  }
+}
+
+function sameBits(a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function explain<S, I, O>(
