@@ -54,6 +54,11 @@ describe('chaos: kills, restarts and partitions under concurrent clients', () =>
       let running = true;
       let acked = 0;
       let unknown = 0;
+      // Per key: sets acknowledged and sets of unknown outcome. Every set bumps the version by
+      // one, so the final version must lie in [acked, acked + unknown]: a direct check for lost
+      // acknowledged writes (and for phantom ones) on top of the linearizability check.
+      const ackedOn = new Map(KEYS.map((k) => [k, 0]));
+      const unknownOn = new Map(KEYS.map((k) => [k, 0]));
 
       const worker = async (clientId: number) => {
         const c = await connect(fx.ens.connectString, { sessionTimeoutMs: 6000 });
@@ -82,6 +87,7 @@ describe('chaos: kills, restarts and partitions under concurrent clients', () =>
               const stat = await c.setData(path, enc.encode(data), { version: -1 });
               op.output = { err: 0, version: stat.version };
               acked++;
+              ackedOn.set(path, ackedOn.get(path)! + 1);
             } else {
               await c.sync(path);
               const r = await c.getData(path);
@@ -91,7 +97,10 @@ describe('chaos: kills, restarts and partitions under concurrent clients', () =>
           } catch (err) {
             // CONNECTIONLOSS and friends: the outcome is unknown (a write may still take effect).
             if (!isWrite) history.splice(history.indexOf(op), 1);
-            else unknown++;
+            else {
+              unknown++;
+              unknownOn.set(path, unknownOn.get(path)! + 1);
+            }
             void err;
             await sleep(10);
           }
@@ -141,6 +150,8 @@ describe('chaos: kills, restarts and partitions under concurrent clients', () =>
         const call = now();
         await fin.sync(k);
         const r = await fin.getData(k);
+        expect(r.stat.version).toBeGreaterThanOrEqual(ackedOn.get(k)!);
+        expect(r.stat.version).toBeLessThanOrEqual(ackedOn.get(k)! + unknownOn.get(k)!);
         history.push({
           id: nextId++,
           clientId: 99,
