@@ -11,8 +11,8 @@
  *
  * Connection states: while SUSPENDED `wait()` keeps waiting (the watch is re-registered by the
  * client when it reconnects); on RECONNECTED it checks the node again, so a removal that happened
- * while disconnected is not missed. On LOST/EXPIRED/CLOSED `wait()` rejects with
- * SessionLostError. The barrier node is persistent: a coordinator whose session dies leaves the
+ * while disconnected is not missed. On EXPIRED/CLOSED `wait()` rejects with SessionLostError;
+ * on LOST it keeps waiting (it holds nothing, and the client may come back on the same session). The barrier node is persistent: a coordinator whose session dies leaves the
  * barrier up; someone must `remove()` it.
  *
  * Failure cases: `set()` and `remove()` are idempotent and retried after CONNECTIONLOSS.

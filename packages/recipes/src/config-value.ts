@@ -23,8 +23,10 @@
  * with NoNodeError.
  *
  * Connection states: SUSPENDED → `value$` keeps its last value; RECONNECTED → re-read, emits if it
- * changed meanwhile. LOST/EXPIRED/CLOSED → `value$` errors with SessionLostError (create a new
- * client and a new ConfigValue).
+ * changed meanwhile. LOST → `value$` keeps its last value and keeps trying: the client may come
+ * back on the same session (sessions survive a server restart), then it re-reads.
+ * EXPIRED/CLOSED → `value$` errors with SessionLostError (create a new client and a new
+ * ConfigValue).
  *
  * Failure cases: `set()` with a version that no longer matches → BadVersionError; `update()`
  * retries on BADVERSION (bounded by `maxAttempts`). A `setData` whose reply is lost

@@ -14,7 +14,7 @@
  * consumer sleeps until the head is due or the children change, whichever comes first.
  *
  * Connection states and failure cases: as DistributedQueue (protected offer, exactly-once take,
- * blocked takes reject with SessionLostError on LOST/EXPIRED/CLOSED).
+ * blocked takes reject with SessionLostError on EXPIRED/CLOSED).
  */
 import { BadArgumentsError } from '@conclave/core';
 import { QueueBase } from './internal/queue-base.js';

@@ -17,7 +17,8 @@
  * ever appended), which keeps a take at about three round trips even with 10k queued items.
  *
  * Connection states: SUSPENDED → a blocked `take()` keeps waiting; on RECONNECTED it lists again.
- * LOST/EXPIRED/CLOSED → blocked calls reject with SessionLostError. Items are persistent: they
+ * EXPIRED/CLOSED → blocked calls reject with SessionLostError (a take blocked in its wait keeps
+ * waiting through a LOST: it holds nothing). Items are persistent: they
  * survive the death of the producer and of any consumer.
  *
  * Failure cases (CONNECTIONLOSS, the reply of a write lost):

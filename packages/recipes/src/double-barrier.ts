@@ -19,10 +19,25 @@
  * Failure cases: `enter()` with `timeoutMs` that passes removes our node and returns false
  * (likewise on abort, which rejects). An id already held by another live session → NodeExistsError.
  * The barrier path can be reused for a new round once every participant of the last one has left.
+ *
+ * Reuse: `ready` must be gone before the next round starts entering (a stale one would let it
+ * through at once), and must never be deleted by a slow leaver of the last round once the next
+ * round has made its own (its waiters would then count again, and one that already left would
+ * leave the rest waiting forever). So the LAST participant out deletes its node and `ready` in one
+ * multi; the others delete `ready` only if it is still the one they entered with (same czxid) —
+ * needed when the last participant died instead of leaving.
  */
-import { BadArgumentsError, isConclaveError, joinPath, validatePath } from '@conclave/core';
+import {
+  BadArgumentsError,
+  ConclaveError,
+  ErrorCode,
+  isConclaveError,
+  joinPath,
+  validatePath,
+} from '@conclave/core';
 import type { RecipeClient } from './recipe-client.js';
 import { createOwnEphemeral, validateId } from './internal/ephemeral.js';
+import { multiOutcome } from './internal/multi.js';
 import { createIfAbsent, deleteIfExists, ensurePath } from './internal/paths.js';
 import { retrying } from './internal/retry.js';
 import { Waiter } from './internal/waiter.js';
@@ -41,6 +56,8 @@ export class DoubleBarrier {
   private readonly id: string;
   private readonly ourPath: string;
   private readonly readyPath: string;
+  /** The czxid of the `ready` node of the round we entered: the only `ready` we may delete. */
+  private roundReady: bigint | undefined;
 
   constructor(
     private readonly client: RecipeClient,
@@ -70,7 +87,11 @@ export class DoubleBarrier {
   async enter(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<boolean> {
     const { signal } = opts;
     await ensurePath(this.client, this.path, signal);
-    const waiter = new Waiter(this.client, { ...opts, what: `entering the double barrier ${this.path}` });
+    const waiter = new Waiter(this.client, {
+      ...opts,
+      what: `entering the double barrier ${this.path}`,
+      endOnLost: true,
+    });
     let done = false;
     try {
       await createOwnEphemeral(this.client, this.ourPath, new Uint8Array(0), 'DoubleBarrier', signal);
@@ -82,7 +103,10 @@ export class DoubleBarrier {
           () => this.client.exists(this.readyPath, { watch: waiter.wake, signal }),
           signal,
         );
-        if (ready !== null) return (done = true);
+        if (ready !== null) {
+          this.roundReady = ready.czxid;
+          return (done = true);
+        }
         const { children } = await retrying(
           this.client,
           () => this.client.getChildren(this.path, { signal }),
@@ -91,6 +115,12 @@ export class DoubleBarrier {
         const entered = children.filter((c) => c !== READY).length;
         if (entered >= this.count) {
           await createIfAbsent(this.client, this.readyPath, new Uint8Array(0), signal);
+          const made = await retrying(
+            this.client,
+            () => this.client.exists(this.readyPath, { signal }),
+            signal,
+          );
+          this.roundReady = made?.czxid;
           return (done = true);
         }
         if (!(await waiter.wait())) return false;
@@ -104,7 +134,11 @@ export class DoubleBarrier {
   /** Leaves and blocks until every participant has left. False if `timeoutMs` passes first. */
   async leave(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<boolean> {
     const { signal } = opts;
-    const waiter = new Waiter(this.client, { ...opts, what: `leaving the double barrier ${this.path}` });
+    const waiter = new Waiter(this.client, {
+      ...opts,
+      what: `leaving the double barrier ${this.path}`,
+      endOnLost: true,
+    });
     try {
       for (;;) {
         waiter.check();
@@ -117,7 +151,7 @@ export class DoubleBarrier {
         if (present.length === 0) break;
         const ours = present.indexOf(this.id);
         if (present.length === 1 && ours === 0) {
-          await deleteIfExists(this.client, this.ourPath, { signal });
+          if (await this.leaveLast(signal)) return true;
           break;
         }
         // ZooKeeper's recipe: the lowest waits for the highest to go, everyone else removes itself
@@ -136,16 +170,51 @@ export class DoubleBarrier {
         );
         if (stat !== null && !(await waiter.wait())) return false;
       }
-      // Everyone is out: take `ready` down so the path can host the next round. Whoever gets here
-      // first does it; NONODE means another participant already did.
-      try {
-        await deleteIfExists(this.client, this.readyPath, { signal });
-      } catch (err) {
-        if (!isConclaveError(err, 'NOTEMPTY')) throw err;
-      }
+      // Everyone is out. Normally the last one took `ready` down with its own node; if it died
+      // instead, ours is still there and must go so the path can host the next round.
+      await this.removeOurReady(signal);
       return true;
     } finally {
       waiter.dispose();
+    }
+  }
+
+  /**
+   * The last one out: deletes our node and `ready` atomically. False when that could not be done
+   * as one step (`ready` or our node already gone); our node is then deleted on its own.
+   */
+  private async leaveLast(signal?: AbortSignal): Promise<boolean> {
+    const { errno } = await retrying(
+      this.client,
+      () =>
+        multiOutcome(
+          this.client,
+          [
+            { op: 'delete', path: this.ourPath, version: -1 },
+            { op: 'delete', path: this.readyPath, version: -1 },
+          ],
+          signal,
+        ),
+      signal,
+    );
+    if (errno === 0) return true;
+    // NONODE: `ready` was deleted by the fallback below, or a retried multi of ours was applied.
+    if (errno !== ErrorCode.NONODE)
+      throw ConclaveError.from(errno, this.readyPath, 'leaving the double barrier');
+    await deleteIfExists(this.client, this.ourPath, { signal });
+    return false;
+  }
+
+  /** Deletes `ready` if it is still the one of the round we entered (never a later round's). */
+  private async removeOurReady(signal?: AbortSignal): Promise<void> {
+    const ours = this.roundReady;
+    if (ours === undefined) return;
+    const stat = await retrying(this.client, () => this.client.exists(this.readyPath, { signal }), signal);
+    if (stat === null || stat.czxid !== ours) return;
+    try {
+      await deleteIfExists(this.client, this.readyPath, { version: stat.version, signal });
+    } catch (err) {
+      if (!isConclaveError(err, 'BADVERSION') && !isConclaveError(err, 'NOTEMPTY')) throw err;
     }
   }
 

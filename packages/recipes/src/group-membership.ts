@@ -14,8 +14,11 @@
  * Connection states (our own membership is reported by `status$`: held/suspended/lost/released):
  * SUSPENDED → we may or may not still be a member (the session may expire
  * before we reconnect); `members$` keeps its last list. RECONNECTED → still a member (the session
- * survived), `members$` re-reads. LOST/EXPIRED → our membership is gone (the server deleted our
- * node) and `members$` errors with SessionLostError: a new client must `join()` again. A member
+ * survived), `members$` re-reads. LOST → `status$` says 'lost' (presume our node gone);
+ * `members$` keeps its list and keeps trying. A RECONNECTED on the same session after that means
+ * the server kept the session and our node: `status$` is 'held' again. EXPIRED/CLOSED → our
+ * membership is gone (the server deleted our node) and `members$` errors with SessionLostError: a
+ * new client must `join()` again. A member
  * killed with SIGKILL disappears from everyone's `members$` once its session expires.
  *
  * Failure cases: `join()` retried after CONNECTIONLOSS finds its own node (same session owner); an

@@ -72,14 +72,18 @@ export interface LockHandle extends AsyncDisposable {
 export interface LockKind {
   readonly name: string;
   readonly rule: PredecessorRule;
-  /** Names that never block this entry (a write holder taking its own read lock). */
-  ignore?(): ReadonlySet<string>;
+  /**
+   * True when this instance already excludes everyone this entry must wait for, so the entry holds
+   * as soon as its node exists (a write holder taking its own read lock: a downgrade).
+   */
+  holdsAtOnce?(): boolean;
   /** Throws when acquiring now would deadlock (read → write upgrade). */
   check?(): void;
+  /** Ends a hold once its last handle is released (default: delete the node at once). */
+  release?(hold: Hold): Promise<void>;
 }
 
 const EXCLUSIVE: LockKind = { name: 'lock', rule: exclusivePredecessor };
-const NONE: ReadonlySet<string> = new Set();
 
 export class Mutex {
   readonly path: string;
@@ -172,7 +176,7 @@ export class Mutex {
           await node.create(new Uint8Array(0), signal);
           continue;
         }
-        const predecessor = this.kind.rule(queue, index, this.kind.ignore?.() ?? NONE);
+        const predecessor = this.kind.holdsAtOnce?.() ? undefined : this.kind.rule(queue, index);
         if (predecessor === undefined) {
           return new Hold([node], guard, () => {
             if (this.#hold?.nodes[0] === node) this.#hold = undefined;
@@ -195,7 +199,7 @@ export class Mutex {
       if (released) return;
       released = true;
       if (--hold.count > 0) return;
-      await hold.release();
+      await (this.kind.release?.(hold) ?? hold.release());
     };
     return {
       node: nodePath,

@@ -13,14 +13,17 @@
  * deleted and re-created), 'removed' when it is deleted, 'initialized' once after the first load.
  * A subscriber that comes late first receives the current content ('added' + 'initialized').
  *
- * Connection states: SUSPENDED → the cache keeps its content (possibly stale) and keeps serving
- * it. RECONNECTED → it re-reads the node and emits whatever changed while disconnected (the cache
- * is rebuilt, not trusted). LOST/EXPIRED/CLOSED → `events$` errors with SessionLostError and
- * the cache stops (its last content stays readable); build a new cache on a new client.
+ * Connection states: SUSPENDED and LOST → the cache keeps its content (possibly stale) and keeps
+ * serving it (it holds nothing, and after a LOST the client may still come back on the same
+ * session). RECONNECTED → it re-reads the node and emits whatever changed while disconnected (the
+ * cache is rebuilt, not trusted). EXPIRED/CLOSED → `events$` errors with SessionLostError and the
+ * cache stops (its last content stays readable); build a new cache on a new client. A start while
+ * disconnected loads once the connection is back; `start({ signal })` bounds that wait.
  */
 import { validatePath } from '@conclave/core';
 import type { Subscription } from 'rxjs';
 import type { RecipeClient } from './recipe-client.js';
+import { raceAbort } from './internal/abort.js';
 import { type CachedNode, CacheEventStream, diffNode } from './internal/cache-events.js';
 import { watchNode } from './internal/watch-node.js';
 
@@ -45,10 +48,20 @@ export class NodeCache implements AsyncDisposable {
     return this.stream.events$;
   }
 
-  /** Starts the cache; resolves once the initial load is done. */
-  async start(): Promise<void> {
+  /**
+   * Starts the cache; resolves once the initial load is done, also when it had to wait for the
+   * connection. Rejects with SessionLostError if the session ends first, and with `signal.reason`
+   * on abort — which also closes the cache.
+   */
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    opts.signal?.throwIfAborted();
     this.startWatching();
-    await this.stream.whenInitialized();
+    try {
+      await raceAbort(this.stream.whenInitialized(), opts.signal);
+    } catch (err) {
+      if (opts.signal?.aborted) this.close();
+      throw err;
+    }
   }
 
   /** The node as last seen, or undefined when it does not exist (or the cache is not loaded). */

@@ -16,7 +16,7 @@
  * a take costs a listing, so keep priority queues short.
  *
  * Connection states and failure cases: as DistributedQueue (protected offer, exactly-once take,
- * blocked takes reject with SessionLostError on LOST/EXPIRED/CLOSED).
+ * blocked takes reject with SessionLostError on EXPIRED/CLOSED).
  */
 import { BadArgumentsError } from '@conclave/core';
 import { QueueBase } from './internal/queue-base.js';

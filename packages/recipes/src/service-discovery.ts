@@ -13,10 +13,11 @@
  * ```
  *
  * Connection states: for a registering process, SUSPENDED means the registration may be dropped
- * if the session expires before reconnecting; RECONNECTED means it is still there; LOST/EXPIRED
- * means it is gone (register again with a new client). For a discovering process, `instances$`
- * and the cache behind `pick()` keep the last known list while SUSPENDED, refresh on RECONNECTED,
- * and error with SessionLostError on LOST/EXPIRED (then `pick()` rejects with it).
+ * if the session expires before reconnecting; RECONNECTED means it is still there (also after a
+ * LOST: the same session came back, so the node survived); LOST means presume it gone, EXPIRED
+ * that it is gone (register again with a new client). For a discovering process, `instances$` and
+ * the cache behind `pick()` keep the last known list while SUSPENDED or LOST, refresh on
+ * RECONNECTED, and error with SessionLostError on EXPIRED/CLOSED (then `pick()` rejects with it).
  *
  * Failure cases: a registration retried after CONNECTIONLOSS finds its own node; an id registered
  * by another live session → NodeExistsError. A record that is not valid JSON is skipped (it is not

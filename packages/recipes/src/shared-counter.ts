@@ -14,8 +14,9 @@
  * exactly once and the total is exact however many processes add concurrently.
  *
  * Connection states: nothing is held. SUSPENDED delays calls; `value$` keeps its last value and
- * re-reads on RECONNECTED. LOST/EXPIRED/CLOSED → calls reject and `value$` errors with
- * SessionLostError.
+ * re-reads on RECONNECTED. LOST → calls reject; `value$` keeps its value and keeps trying (the
+ * client may come back on the same session). EXPIRED/CLOSED → calls reject and `value$` errors
+ * with SessionLostError.
  *
  * Failure cases: if the reply of our write is lost (CONNECTIONLOSS) the add may or may not have
  * been applied; `add()` cannot tell and rethrows ConnectionLossError rather than risk counting

@@ -18,15 +18,18 @@
  * Events: 'added', 'updated', 'removed' per node, 'initialized' once after the first full load;
  * a late subscriber first receives the current content as 'added' events and 'initialized'.
  *
- * Connection states: SUSPENDED → the cache keeps serving its (possibly stale) content.
+ * Connection states: SUSPENDED and LOST → the cache keeps serving its (possibly stale) content;
+ * it holds nothing, and after a LOST the client may still come back on the same session.
  * RECONNECTED → events may have been missed while disconnected, so the whole tree is read again
  * and diffed against the cache: the cache is rebuilt and emits exactly what changed.
- * LOST/EXPIRED/CLOSED → `events$` errors with SessionLostError and the cache stops (its last
- * content stays readable).
+ * EXPIRED/CLOSED → `events$` errors with SessionLostError and the cache stops (its last content
+ * stays readable).
  *
- * Failure cases: a node that vanishes between a listing and its read is simply not there. Each
- * refresh is bounded by the tree's size; a subtree changing faster than it can be read still
- * converges once changes pause.
+ * Failure cases: a connection loss during start-up (adding the watch, the first load) redoes the
+ * whole start-up once connected, so `start()` still resolves; `start({ signal })` bounds that
+ * wait. A node that vanishes between a listing and its read is simply not there. Each refresh is
+ * bounded by the tree's size; a subtree changing faster than it can be read still converges once
+ * changes pause.
  */
 import {
   BadArgumentsError,
@@ -37,9 +40,10 @@ import {
 } from '@conclave/core';
 import type { Subscription } from 'rxjs';
 import { type CachedNode, CacheEventStream, diffNode } from './internal/cache-events.js';
-import { SessionLostError } from './errors.js';
-import { isRetryable, whenConnected } from './internal/retry.js';
-import { isSessionGone } from './internal/session-state.js';
+import { RecipeClosedError, SessionLostError } from './errors.js';
+import { raceAbort, sleep } from './internal/abort.js';
+import { backoffMs, isRetryable, toSessionLost, whenConnected } from './internal/retry.js';
+import { isSessionEnded } from './internal/session-state.js';
 import type { RecipeClient } from './recipe-client.js';
 
 export class TreeCache implements AsyncDisposable {
@@ -53,6 +57,8 @@ export class TreeCache implements AsyncDisposable {
   private stateSub: Subscription | undefined;
   /** Work is done one task at a time, in order: the cache's single writer. */
   private chain: Promise<void> = Promise.resolve();
+  /** Aborted by close(): ends a retry's wait for the connection. */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly client: RecipeClient,
@@ -78,25 +84,43 @@ export class TreeCache implements AsyncDisposable {
     return this.stream.events$;
   }
 
-  /** Starts the cache; resolves once the initial load is done. */
-  async start(): Promise<void> {
+  /**
+   * Starts the cache; resolves once the initial load is done, also when it had to wait for the
+   * connection. Rejects with SessionLostError if the session ends first, with RecipeClosedError
+   * if the cache is closed first, and with `signal.reason` on abort — which also closes the cache.
+   */
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    opts.signal?.throwIfAborted();
+    if (this.closed) throw new RecipeClosedError(this.path, 'TreeCache');
     this.begin();
-    await this.stream.whenInitialized();
+    try {
+      await raceAbort(this.stream.whenInitialized(), opts.signal);
+    } catch (err) {
+      if (opts.signal?.aborted) await this.close();
+      if (this.closed && !opts.signal?.aborted) throw new RecipeClosedError(this.path, 'TreeCache');
+      throw err;
+    }
   }
 
   /** Starts the watch and the initial load, once; does not wait for them. */
   private begin(): void {
-    if (this.started) return;
+    if (this.started || this.closed) return;
     this.started = true;
     this.stateSub = this.client.state$.subscribe((state) => {
-      if (isSessionGone(state)) this.fail(new SessionLostError(this.path, state, 'caching the subtree'));
+      if (isSessionEnded(state)) this.fail(new SessionLostError(this.path, state, 'caching the subtree'));
       else if (state === 'RECONNECTED' && this.stream.initialized) this.enqueue(() => this.resync());
     });
-    this.enqueue(async () => {
-      this.unwatch = await this.client.addWatch(this.path, 'PERSISTENT_RECURSIVE', this.onEvent);
-      await this.resync();
-      this.stream.emit({ type: 'initialized' });
-    });
+    this.enqueue(() => this.startUp());
+  }
+
+  /**
+   * Adds the watch (unless an earlier attempt did), loads the tree and says 'initialized'. The
+   * whole of it is repeated after a connection loss: a failed addWatch leaves no listener behind.
+   */
+  private async startUp(): Promise<void> {
+    this.unwatch ??= await this.client.addWatch(this.path, 'PERSISTENT_RECURSIVE', this.onEvent);
+    await this.resync();
+    if (!this.stream.initialized) this.stream.emit({ type: 'initialized' });
   }
 
   /** The node at `path` as last seen, or undefined. */
@@ -123,6 +147,7 @@ export class TreeCache implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort(new RecipeClosedError(this.path, 'TreeCache'));
     this.stateSub?.unsubscribe();
     this.stream.complete();
     await this.unwatch?.().catch(() => {});
@@ -146,19 +171,27 @@ export class TreeCache implements AsyncDisposable {
 
   private enqueue(task: () => Promise<void>): void {
     this.chain = this.chain.then(async () => {
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         if (this.closed || this.failure !== undefined) return;
         try {
           await task();
           return;
         } catch (err) {
           if (!isRetryable(err)) {
-            this.fail(err);
+            this.fail(toSessionLost(err, this.path, 'caching the subtree'));
             return;
           }
-          // Events may have been lost with the connection: once back, rebuild from scratch.
-          await whenConnected(this.client).catch((e: unknown) => this.fail(e));
-          task = () => this.resync();
+          try {
+            // The pause: right after a failure the client may still say CONNECTED.
+            await sleep(backoffMs(attempt), this.closing.signal);
+            await whenConnected(this.client, this.closing.signal, { throughLost: true });
+          } catch (e) {
+            if (!this.closed) this.fail(e);
+            return;
+          }
+          // Events may have been lost with the connection: once back, rebuild from scratch — or,
+          // before the first load finished, redo the whole start-up (the watch may not exist).
+          task = this.stream.initialized ? () => this.resync() : () => this.startUp();
         }
       }
     });

@@ -46,9 +46,11 @@
  *   clock: keep clocks synchronised to well under `timeoutMs`.
  *
  * Connection states: nothing is ephemeral, so SUSPENDED only delays, and RECONNECTED re-reads
- * everything (watches lost during the gap cannot hide a vote or the decision). LOST/EXPIRED/CLOSED
- * make `run()`/`join()` reject with SessionLostError — but the transaction's state is durable:
- * call them again from a new client to finish it.
+ * everything (watches lost during the gap cannot hide a vote or the decision). A LOST while
+ * waiting keeps waiting (nothing is held; the client may come back on the same session).
+ * EXPIRED/CLOSED (and a LOST that interrupts a read) make `run()`/`join()` reject with
+ * SessionLostError — but the transaction's state is durable: call them again from a new client
+ * to finish it.
  */
 import {
   BadArgumentsError,

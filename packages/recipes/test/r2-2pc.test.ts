@@ -104,6 +104,39 @@ describe('TwoPhaseCommit', () => {
     expect(log.length).toBe(3);
   }, 60_000);
 
+  it('a participant killed after voting, before the decision, rejoins: no second prepare, it commits', async () => {
+    const c = await clients.connect(ts.connectString);
+    const tpc = new TwoPhaseCommit(c, '/r2/tx');
+    const running = tpc.run('t7', { participants: ['steady', 'crashy'], timeoutMs: 30_000 });
+    const spawnCrashy = () =>
+      Fixture.spawn({
+        role: '2pc-participant',
+        connectString: ts.connectString,
+        basePath: '/r2/tx',
+        txId: 't7',
+        id: 'crashy',
+      });
+    const first = await spawnCrashy();
+    await waitFor('crashy voted', async () => (await c.exists('/r2/tx/t7/votes/crashy')) !== null);
+    first.kill('SIGKILL');
+    await first.exited;
+    expect(await tpc.decision('t7')).toBeNull(); // steady has not voted: undecided
+    // Back again (a new process, same id), still before the decision.
+    const second = await spawnCrashy();
+    await second.line((l) => l.event === 'connected');
+    const log: string[] = [];
+    const steady = participant(tpc, 't7', 'steady', true, log);
+    expect(await running).toBe('committed');
+    expect(await steady).toBe('committed');
+    const outcome = await second.line<{ event: string; outcome: string }>((l) => l.event === 'outcome');
+    expect(outcome.outcome).toBe('committed');
+    // It found its vote, so it did not prepare again; it ran commit and acked.
+    const events = (second.lines as { event?: string }[]).map((l) => l.event);
+    expect(events).not.toContain('preparing');
+    expect(events).toContain('commit');
+    expect(await tpc.acked('t7')).toEqual(['crashy', 'steady']);
+  }, 60_000);
+
   it('a restarted coordinator resumes the transaction it started', async () => {
     const coordinator = await Fixture.spawn({
       role: '2pc-coordinator',

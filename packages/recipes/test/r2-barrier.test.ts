@@ -69,6 +69,59 @@ describe('DoubleBarrier', () => {
   });
 });
 
+describe('DoubleBarrier reuse', () => {
+  it("a slow leaver of one round never deletes the next round's ready", async () => {
+    const path = '/r2/dbl/reuse';
+    const ready = `${path}/ready`;
+    // b's client parks every delete of `ready` until released: b is the slow leaver.
+    let releaseParked!: () => void;
+    const parked = new Promise<void>((resolve) => {
+      releaseParked = resolve;
+    });
+    let parkedDeletes = 0;
+    const bClient = await clients.connect(ts.connectString);
+    const slow = new Proxy(bClient, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop !== 'delete') return value.bind(target);
+        return async (p: string, opts?: object) => {
+          if (p === ready) {
+            parkedDeletes++;
+            await parked;
+          }
+          return bClient.delete(p, opts);
+        };
+      },
+    });
+    const a = new DoubleBarrier(await clients.connect(ts.connectString), path, { count: 2, id: 'a' });
+    const b = new DoubleBarrier(slow, path, { count: 2, id: 'b' });
+    expect(await Promise.all([a.enter(), b.enter()])).toEqual([true, true]);
+    const aLeft = a.leave();
+    const bLeft = b.leave();
+    expect(await aLeft).toBe(true);
+    const observer = await clients.connect(ts.connectString);
+    await waitFor('round 1 is out', async () => (await childCount(observer, path)) === 0);
+
+    // Round 2 on the same path, while b may still be on its way out.
+    const c = new DoubleBarrier(await clients.connect(ts.connectString), path, { count: 2, id: 'c' });
+    const d = new DoubleBarrier(await clients.connect(ts.connectString), path, { count: 2, id: 'd' });
+    expect(await Promise.all([c.enter({ timeoutMs: 10_000 }), d.enter({ timeoutMs: 10_000 })])).toEqual([
+      true,
+      true,
+    ]);
+    const round2Ready = await observer.exists(ready);
+    expect(round2Ready).not.toBeNull();
+    releaseParked();
+    expect(await bLeft).toBe(true);
+    // Round 2's ready is still there, untouched by round 1's leaver.
+    expect((await observer.exists(ready))?.czxid).toBe(round2Ready!.czxid);
+    expect(parkedDeletes).toBe(0);
+    expect(await Promise.all([c.leave(), d.leave()])).toEqual([true, true]);
+    expect(await observer.exists(ready)).toBeNull(); // the last one out took it down
+  });
+});
+
 describe('DoubleBarrier timeouts', () => {
   it('enter() that times out returns false and takes its node back', async () => {
     const c = await clients.connect(ts.connectString);
@@ -89,11 +142,14 @@ describe('DoubleBarrier timeouts', () => {
 describe('barriers with 8 participants, one of which dies while waiting', () => {
   it('Barrier: the one whose session expires is told (SessionExpiredError); the other 7 pass on remove()', async () => {
     const path = '/r2/barrier/eight';
-    const admin = new Barrier(await clients.connect(ts.connectString), path);
+    const admin2 = await clients.connect(ts.connectString);
+    const admin = new Barrier(admin2, path);
     await admin.set();
     const proxy = await CutProxy.start(ts.server.port);
     try {
-      const doomed = new Barrier(await clients.connect(proxy.connectString, 1_000), path);
+      const doomedClient = await clients.connect(proxy.connectString, 1_000);
+      await doomedClient.create('/r2/barrier-doomed', '', { mode: 'EPHEMERAL' }); // shows the expiry
+      const doomed = new Barrier(doomedClient, path);
       // Settled into a value at once, so the rejection is handled whenever it comes.
       const doomedOutcome = doomed.wait().then(
         () => 'passed',
@@ -105,9 +161,15 @@ describe('barriers with 8 participants, one of which dies while waiting', () => 
       const waits = live.map((b) => b.wait());
       proxy.cut();
       // The server expires the silent session; the client, cut off past its session timeout,
-      // reports LOST (or EXPIRED once it hears from the server) and the wait is told.
-      expect(await doomedOutcome).toBe('SESSIONEXPIRED');
+      // reports LOST — a presumption, which does not end a wait that holds nothing — and hears
+      // EXPIRED once it can reach the server again: then the wait is told.
+      await waitFor('LOST', () => doomedClient.state === 'LOST');
+      await waitFor(
+        'the server to expire it',
+        async () => (await admin2.exists('/r2/barrier-doomed')) === null,
+      );
       proxy.restore();
+      expect(await doomedOutcome).toBe('SESSIONEXPIRED');
       await admin.remove();
       expect(await Promise.all(waits)).toEqual(Array(7).fill(true));
     } finally {

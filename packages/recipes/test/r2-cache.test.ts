@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CacheEvent, NodeCache, TreeCache } from '../src/index.js';
-import { CutProxy, text, waitFor, useR2Suite } from './r2-helpers.js';
+import { CutProxy, text, useR2Suite, waitFor } from './r2-helpers.js';
 
 const { ts, clients } = useR2Suite();
 
@@ -84,6 +84,128 @@ describe('TreeCache', () => {
       );
       expect([...cache.current().keys()].sort()).toEqual(['/r2/tc', '/r2/tc/a', '/r2/tc/b', '/r2/tc/c']);
       await cache.close();
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+});
+
+/** `client` whose first call of `method` cuts the proxy just before it is sent (it then fails). */
+function cutOnFirst<C extends object>(client: C, method: string, proxy: CutProxy): C {
+  let cut = false;
+  return new Proxy(client, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (prop === method && !cut) {
+        return (...args: unknown[]) => {
+          cut = true;
+          proxy.cut();
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return value.bind(target);
+    },
+  });
+}
+
+describe('cache start-up across a connection loss', () => {
+  async function setUp(root: string) {
+    const writer = await clients.connect(ts.connectString);
+    await writer.create('/r2', '').catch(() => {});
+    await writer.create(root, 'root');
+    await writer.create(`${root}/a`, 'A');
+    const proxy = await CutProxy.start(ts.server.port);
+    const c = await clients.connect(proxy.connectString, 10_000);
+    const suspended = () => c.state === 'SUSPENDED';
+    return { writer, proxy, c, suspended };
+  }
+
+  it('TreeCache started while SUSPENDED loads once reconnected, and its watch works', async () => {
+    const { writer, proxy, c, suspended } = await setUp('/r2/tc-suspended');
+    try {
+      proxy.cut();
+      await waitFor('suspended', suspended);
+      const cache = new TreeCache(c, '/r2/tc-suspended');
+      const starting = cache.start({ signal: AbortSignal.timeout(25_000) });
+      proxy.restore();
+      await starting;
+      expect([...cache.current().keys()].sort()).toEqual(['/r2/tc-suspended', '/r2/tc-suspended/a']);
+      await writer.create('/r2/tc-suspended/b', 'B');
+      await waitFor('b added through the watch', () => cache.get('/r2/tc-suspended/b') !== undefined);
+      await cache.close();
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
+  for (const method of ['addWatch', 'getData', 'getChildren']) {
+    it(`TreeCache whose connection is cut at its first ${method} still starts`, async () => {
+      const root = `/r2/tc-cut-${method}`;
+      const { writer, proxy, c, suspended } = await setUp(root);
+      try {
+        const cache = new TreeCache(cutOnFirst(c, method, proxy), root);
+        const events: string[] = [];
+        cache.events$.subscribe({ next: (e) => events.push(describeEvent(e)), error: () => {} });
+        const starting = cache.start({ signal: AbortSignal.timeout(25_000) });
+        await waitFor('suspended', suspended);
+        proxy.restore();
+        await starting;
+        expect(events.filter((e) => e === 'initialized')).toHaveLength(1);
+        expect(cache.get(`${root}/a`)).toBeDefined();
+        await writer.create(`${root}/b`, 'B');
+        await waitFor('b added through the watch', () => cache.get(`${root}/b`) !== undefined);
+        await cache.close();
+      } finally {
+        await proxy.close();
+      }
+    }, 60_000);
+  }
+
+  it('TreeCache.start({ signal }) aborted while disconnected rejects with the reason and closes', async () => {
+    const { proxy, c, suspended } = await setUp('/r2/tc-abort');
+    try {
+      proxy.cut();
+      await waitFor('suspended', suspended);
+      const cache = new TreeCache(c, '/r2/tc-abort');
+      const ac = new AbortController();
+      const starting = cache.start({ signal: ac.signal });
+      const reason = new Error('gave up');
+      ac.abort(reason);
+      await expect(starting).rejects.toBe(reason);
+      proxy.restore();
+      await expect(cache.start()).rejects.toMatchObject({ code: 'APIERROR' }); // closed
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('NodeCache started while SUSPENDED loads once reconnected, then follows changes across a reconnect', async () => {
+    const { writer, proxy, c, suspended } = await setUp('/r2/nc-reconnect');
+    try {
+      proxy.cut();
+      await waitFor('suspended', suspended);
+      const cache = new NodeCache(c, '/r2/nc-reconnect/a');
+      const events: string[] = [];
+      cache.events$.subscribe({ next: (e) => events.push(describeEvent(e)), error: () => {} });
+      const starting = cache.start({ signal: AbortSignal.timeout(25_000) });
+      proxy.restore();
+      await starting;
+      expect(text(cache.current()!.data)).toBe('A');
+      proxy.cut();
+      await waitFor('suspended again', suspended);
+      await writer.setData('/r2/nc-reconnect/a', 'A2');
+      proxy.restore();
+      await waitFor('updated after the reconnect', () => text(cache.current()!.data) === 'A2');
+      await writer.delete('/r2/nc-reconnect/a');
+      await waitFor('removed', () => cache.current() === undefined);
+      expect(events).toEqual([
+        'added /r2/nc-reconnect/a',
+        'initialized',
+        'updated /r2/nc-reconnect/a',
+        'removed /r2/nc-reconnect/a',
+      ]);
+      cache.close();
     } finally {
       await proxy.close();
     }

@@ -57,11 +57,15 @@ export class TestServer {
     return this.server.connectString;
   }
 
-  /** Stops the server and starts it again on the same port and data directory. */
-  async restart(): Promise<void> {
+  /**
+   * Stops the server and starts it again on the same port and data directory, running `between`
+   * while it is down (e.g. to wait until clients have gone LOST).
+   */
+  async restart(between?: () => Promise<unknown>): Promise<void> {
     const { server, dataDir } = this.running();
     const port = server.port;
     await server.close();
+    await between?.();
     this.booted = { server: await TestServer.boot(dataDir, port), dataDir };
   }
 
@@ -120,26 +124,32 @@ export function useR2Suite(): { ts: TestServer; clients: Clients } {
  */
 let bundlePromise: Promise<string> | undefined;
 export function workerBundle(): Promise<string> {
-  bundlePromise ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'conclave-r2-bundle-'));
-    const out = join(dir, 'worker.cjs');
-    // esbuild is tsup's own dependency: load it from there rather than adding a dependency.
-    const requireFromTsup = createRequire(join(pkgRoot, '..', '..', 'node_modules', 'tsup', 'package.json'));
-    const esbuild = requireFromTsup('esbuild') as { build(opts: Record<string, unknown>): Promise<unknown> };
-    await esbuild.build({
-      entryPoints: [join(fixturesDir, 'worker.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      conditions: ['source'],
-      logLevel: 'error',
-      external: ['bufferutil', 'utf-8-validate', 'cbor-extract'],
-      outfile: out,
-    });
-    return out;
-  })();
+  bundlePromise ??= bundleFromSources(join(fixturesDir, 'worker.ts'), 'worker');
   return bundlePromise;
+}
+
+/**
+ * `entry` and everything it imports, bundled with esbuild into one CommonJS file in a new temp
+ * dir (workspace packages resolved to their sources): the path of that file.
+ */
+export async function bundleFromSources(entry: string, name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `conclave-r2-bundle-${name}-`));
+  const out = join(dir, `${name}.cjs`);
+  // esbuild is tsup's own dependency: load it from there rather than adding a dependency.
+  const requireFromTsup = createRequire(join(pkgRoot, '..', '..', 'node_modules', 'tsup', 'package.json'));
+  const esbuild = requireFromTsup('esbuild') as { build(opts: Record<string, unknown>): Promise<unknown> };
+  await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    conditions: ['source'],
+    logLevel: 'error',
+    external: ['bufferutil', 'utf-8-validate', 'cbor-extract'],
+    outfile: out,
+  });
+  return out;
 }
 
 /** A fixture process speaking line-delimited JSON on stdout. */

@@ -82,10 +82,22 @@ describe('Waiter', () => {
     state$.next('RECONNECTED');
     expect(await p).toBe(true); // a reconnect means: check again
     const p2 = w2.wait();
+    state$.next('SUSPENDED');
+    state$.next('LOST'); // a presumption: a wait that holds nothing goes on
+    state$.next('RECONNECTED');
+    expect(await p2).toBe(true);
+    const p3 = w2.wait();
     state$.next('EXPIRED');
-    await expect(p2).rejects.toMatchObject({ code: 'SESSIONEXPIRED' });
+    await expect(p3).rejects.toMatchObject({ code: 'SESSIONEXPIRED' });
     expect(() => w2.check()).toThrow(/expired/);
     w2.dispose();
+
+    // One whose caller holds an ephemeral (a double-barrier entry) must take LOST as the end.
+    const w3 = new Waiter(client, { what: 'testing', endOnLost: true });
+    const p4 = w3.wait();
+    state$.next('LOST');
+    await expect(p4).rejects.toMatchObject({ code: 'SESSIONEXPIRED', state: 'LOST' });
+    w3.dispose();
   });
 
   it('rejects with the abort reason', async () => {

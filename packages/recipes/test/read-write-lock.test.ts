@@ -74,6 +74,44 @@ describe('ReadWriteLock', () => {
     expect(await childrenOf(a, path)).toEqual([]);
   });
 
+  it('downgrade with a foreign writer queued: the read is granted at once, and that writer waits for it', async () => {
+    const path = freshPath();
+    const rw = new ReadWriteLock(a, path);
+    const w = await rw.writeLock.acquire();
+    let foreignHeld = false;
+    const foreign = new ReadWriteLock(b, path).writeLock.acquire().then((h) => {
+      foreignHeld = true;
+      return h;
+    });
+    await waitFor('foreign writer queued', async () => (await childrenOf(a, path)).length === 2);
+    // Our read node is queued behind the foreign writer, which waits for our write node.
+    const r = await rw.readLock.acquire({ timeoutMs: 2_000 });
+    await w.release();
+    // With our write node gone the foreign writer would be first in the queue while we read.
+    expect(rw.writeLock.isHeld).toBe(true); // its node is kept until the read lock goes
+    expect((await childrenOf(b, path)).length).toBe(3);
+    expect(foreignHeld).toBe(false);
+    await r.release();
+    const fh = await foreign;
+    expect(rw.writeLock.isHeld).toBe(false);
+    expect(rw.readLock.isHeld).toBe(false);
+    await fh.release();
+    expect(await childrenOf(a, path)).toEqual([]);
+  });
+
+  it('downgrade without a foreign writer between: releasing the write lock lets other readers in', async () => {
+    const path = freshPath();
+    const rw = new ReadWriteLock(a, path);
+    const w = await rw.writeLock.acquire();
+    const r = await rw.readLock.acquire({ timeoutMs: 2_000 });
+    await w.release();
+    expect(rw.writeLock.isHeld).toBe(false);
+    const other = await new ReadWriteLock(b, path).readLock.acquire({ timeoutMs: 5_000 });
+    await other.release();
+    await r.release();
+    expect(await childrenOf(a, path)).toEqual([]);
+  });
+
   it('under contention: writers are alone, readers overlap only with readers', async () => {
     const path = freshPath();
     let readers = 0;

@@ -1,5 +1,5 @@
 import { BehaviorSubject, filter, map, type Observable, type Subscription, take } from 'rxjs';
-import type { RecipeClient } from '../recipe-client.js';
+import type { ConnectionState, RecipeClient } from '../recipe-client.js';
 import type { ProtectedNode } from './protected-node.js';
 import type { SessionGuard } from './session-guard.js';
 import { classifyState, type SessionSignal } from './session-state.js';
@@ -85,12 +85,17 @@ export class Hold {
 
 /**
  * The hold of an ephemeral node with a fixed name (a membership, a registration): follows the
- * client's connection state, whatever the session, from `held()` until `released()`. Unlike Hold
- * it deletes nothing itself: once the session is gone, the server has deleted the node.
+ * client's connection state from `held()` until `released()`. Unlike Hold it deletes nothing
+ * itself: once the session is gone, the server has deleted the node. A LOST is a presumption:
+ * when the client then comes back RECONNECTED on the SAME session, the server kept the session
+ * and so our node, and the hold is 'held' again; after EXPIRED/CLOSED (or another session) it
+ * stays 'lost'.
  */
 export class HoldTracker {
   private readonly subject = new BehaviorSubject<HoldState>('released');
   private sub: Subscription | undefined;
+  /** The session that created the node. */
+  private sessionId = 0n;
 
   constructor(private readonly client: RecipeClient) {}
 
@@ -103,18 +108,28 @@ export class HoldTracker {
   }
 
   held(): void {
+    this.sessionId = this.client.sessionId;
     this.set('held');
-    this.sub ??= this.client.state$.subscribe((state) => {
-      const now = this.subject.value;
-      if (now === 'released' || now === 'lost') return;
-      this.set(holdStateOf(classifyState(state)));
-    });
+    this.sub ??= this.client.state$.subscribe((state) => this.follow(state));
   }
 
   released(): void {
     this.sub?.unsubscribe();
     this.sub = undefined;
     if (this.subject.value !== 'lost') this.set('released');
+  }
+
+  private follow(state: ConnectionState): void {
+    const now = this.subject.value;
+    if (now === 'released') return;
+    const signal = classifyState(state);
+    const sameSession = this.client.sessionId === this.sessionId;
+    if (now === 'lost') {
+      // Back from a LOST on the very session that owns the node: it was never deleted.
+      if (signal === 'connected' && sameSession) this.set('held');
+      return;
+    }
+    this.set(signal === 'connected' && !sameSession ? 'lost' : holdStateOf(signal));
   }
 
   private set(status: HoldState): void {

@@ -6,29 +6,19 @@ import { sessionWakeup } from './wakeup.js';
 
 /**
  * Whom a queue entry waits for. Returns the predecessor to watch, or undefined when the entry at
- * `index` holds the lock. `ignore` lists names that never block us (our own write node when a
- * write-lock holder takes the read lock: a downgrade).
+ * `index` holds the lock.
  */
-export type PredecessorRule = (
-  queue: readonly QueueNode[],
-  index: number,
-  ignore: ReadonlySet<string>,
-) => QueueNode | undefined;
+export type PredecessorRule = (queue: readonly QueueNode[], index: number) => QueueNode | undefined;
 
 /** Exclusive lock (and ZooKeeper's write lock): wait for the nearest lower node of any kind. */
-export const exclusivePredecessor: PredecessorRule = (queue, index, ignore) => {
-  for (let i = index - 1; i >= 0; i--) {
-    const node = queue[i]!;
-    if (!ignore.has(node.name)) return node;
-  }
-  return undefined;
-};
+export const exclusivePredecessor: PredecessorRule = (queue, index) =>
+  index > 0 ? queue[index - 1] : undefined;
 
 /** Shared (read) lock: wait only for the nearest lower WRITE node; readers share. */
-export const sharedPredecessor: PredecessorRule = (queue, index, ignore) => {
+export const sharedPredecessor: PredecessorRule = (queue, index) => {
   for (let i = index - 1; i >= 0; i--) {
     const node = queue[i]!;
-    if (node.kind === 'write' && !ignore.has(node.name)) return node;
+    if (node.kind === 'write') return node;
   }
   return undefined;
 };

@@ -4,7 +4,7 @@ import { SessionLostError } from '../errors.js';
 import type { RecipeClient } from '../recipe-client.js';
 import { raceAbort, sleep, throwIfAborted } from './abort.js';
 import type { SessionGuard } from './session-guard.js';
-import { isSessionGone } from './session-state.js';
+import { isSessionEnded, isSessionGone } from './session-state.js';
 
 /**
  * Retrying a step after a connection loss, in two flavours, because recipes depend on a session
@@ -49,17 +49,25 @@ export function toSessionLost(err: unknown, path: string | undefined, what: stri
   return new SessionLostError(path ?? err.path, 'EXPIRED', what, { cause: err });
 }
 
-/** Resolves once the client is connected again; throws if the session is gone or the signal aborts. */
-export async function whenConnected(client: RecipeClient, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves once the client is connected again; throws if the session is gone or the signal aborts.
+ * `throughLost`: keep waiting after LOST (the client may still come back on the same session) and
+ * give up only on EXPIRED/CLOSED — for what holds nothing, e.g. a cache or an observable.
+ */
+export async function whenConnected(
+  client: RecipeClient,
+  signal?: AbortSignal,
+  opts: { throughLost?: boolean } = {},
+): Promise<void> {
+  const over = opts.throughLost === true ? isSessionEnded : isSessionGone;
   throwIfAborted(signal);
   if (client.state === 'CONNECTED' || client.state === 'RECONNECTED') return;
-  if (isSessionGone(client.state))
-    throw new SessionLostError(undefined, client.state, 'waiting to reconnect');
+  if (over(client.state)) throw new SessionLostError(undefined, client.state, 'waiting to reconnect');
   const connected = firstValueFrom(
-    client.state$.pipe(filter((s) => s === 'CONNECTED' || s === 'RECONNECTED' || isSessionGone(s))),
+    client.state$.pipe(filter((s) => s === 'CONNECTED' || s === 'RECONNECTED' || over(s))),
   );
   const state = await raceAbort(connected, signal);
-  if (isSessionGone(state)) throw new SessionLostError(undefined, state, 'waiting to reconnect');
+  if (over(state)) throw new SessionLostError(undefined, state, 'waiting to reconnect');
 }
 
 /** Runs `op`, retrying after a connection loss once the client has reconnected (any session). */

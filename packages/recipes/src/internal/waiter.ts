@@ -2,14 +2,19 @@ import { OperationTimeoutError } from '@conclave/core';
 import type { Subscription } from 'rxjs';
 import { SessionLostError } from '../errors.js';
 import type { RecipeClient } from '../recipe-client.js';
-import { isSessionGone } from './session-state.js';
+import { isSessionEnded, isSessionGone } from './session-state.js';
 
 /**
  * The blocking half of every "check, else watch and wait" loop. Pass `waiter.wake` as the watch of
  * the read that checked the condition, then `await waiter.wait()`: it returns true once something
  * may have changed (the watch fired, or the connection came back, after which the loop must check
  * again because a watch may have been lost), false when the deadline passed, and throws when the
- * signal aborts or the session is gone (SessionLostError). A wake that arrives before `wait()` is not lost.
+ * signal aborts or the session is over (SessionLostError). A wake that arrives before `wait()` is not lost.
+ *
+ * "Over" means EXPIRED or CLOSED: a wait that holds nothing keeps waiting through a LOST (only a
+ * presumption; the client may come back on the same session, and then RECONNECTED wakes the loop).
+ * A wait whose caller owns an ephemeral that must still exist (a double-barrier entry) passes
+ * `endOnLost`, as it must assume that node gone.
  */
 export class Waiter {
   private woken = false;
@@ -23,14 +28,20 @@ export class Waiter {
 
   constructor(
     client: RecipeClient,
-    private readonly opts: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined; what: string },
+    private readonly opts: {
+      signal?: AbortSignal | undefined;
+      timeoutMs?: number | undefined;
+      what: string;
+      endOnLost?: boolean;
+    },
   ) {
     this.deadline = opts.timeoutMs === undefined ? undefined : performance.now() + opts.timeoutMs;
     this.onAbort = () => this.fail(opts.signal?.reason);
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (opts.signal?.aborted) this.failure = { reason: opts.signal.reason };
     this.sub = client.state$.subscribe((state) => {
-      if (isSessionGone(state)) this.fail(new SessionLostError(undefined, state, opts.what));
+      const over = opts.endOnLost === true ? isSessionGone(state) : isSessionEnded(state);
+      if (over) this.fail(new SessionLostError(undefined, state, opts.what));
       else if (state === 'RECONNECTED') this.wake();
     });
   }

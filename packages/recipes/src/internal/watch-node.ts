@@ -3,7 +3,7 @@ import { Observable } from 'rxjs';
 import { SessionLostError } from '../errors.js';
 import type { RecipeClient } from '../recipe-client.js';
 import { isRetryable, whenConnected } from './retry.js';
-import { isSessionGone } from './session-state.js';
+import { isSessionEnded } from './session-state.js';
 
 /** A znode's data and stat as read at one moment. */
 export interface NodeSnapshot {
@@ -44,7 +44,8 @@ export function serialRefresher(pass: () => Promise<void>, onError: (err: unknow
  * asks for the next read; reads are serialized (serialRefresher), retried after a connection loss,
  * and repeated after a reconnect, so a change missed while disconnected is still seen. A value is
  * emitted when `isNew()` (one per subscription) says so. Errors with SessionLostError when the
- * session is gone.
+ * session is over (EXPIRED/CLOSED). A LOST is only a presumption and these hold nothing, so they
+ * keep waiting through it: if the client comes back on the same session, they simply re-read.
  */
 function rereading<T>(
   client: RecipeClient,
@@ -69,7 +70,7 @@ function rereading<T>(
             return;
           } catch (err) {
             if (!isRetryable(err)) throw err;
-            await whenConnected(client);
+            await whenConnected(client, undefined, { throughLost: true });
           }
         }
       },
@@ -78,7 +79,7 @@ function rereading<T>(
       },
     );
     const sub = client.state$.subscribe((state) => {
-      if (isSessionGone(state)) subscriber.error(new SessionLostError(path, state, what));
+      if (isSessionEnded(state)) subscriber.error(new SessionLostError(path, state, what));
       else if (state === 'RECONNECTED') refresh();
     });
     refresh();
