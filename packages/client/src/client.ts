@@ -70,7 +70,11 @@ export interface ClientEvents {
   state: (state: ConnectionState) => void;
   /** Every watch notification (after the listeners registered for it ran). */
   watch: (event: WatchedEvent) => void;
-  /** A watch listener threw, or reconnecting failed for a reason other than expiry. */
+  /**
+   * A watch listener threw; reconnecting failed for a reason other than expiry; or, after a
+   * reconnect, watches that did not fit the server's watch quota were dropped (QuotaExceededError;
+   * the session is fine, and each dropped listener got a *WatchRemoved event).
+   */
   error: (err: unknown) => void;
 }
 

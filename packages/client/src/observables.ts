@@ -23,7 +23,9 @@ import type { WatchListener } from './watch-registry.js';
  *
  * Connection states: while SUSPENDED nothing is emitted; on RECONNECTED the value is re-read (the
  * server also fires missed watches via setWatches). EXPIRED errors the stream with
- * SessionExpiredError; CLOSED completes it. Other errors (e.g. NOAUTH) error the stream.
+ * SessionExpiredError; CLOSED completes it (subscribing to an already closed client errors with
+ * SessionExpiredError, as any call does). Other errors (e.g. NOAUTH) error the stream. A bad path
+ * throws BadArgumentsError at once, when the Observable is made.
  */
 
 export interface NodeData {
@@ -155,7 +157,13 @@ function watchedValue<T>(
         subscriber.error(new SessionExpiredError(`data watched at ${path} is gone with the session`));
       } else if (state === 'CLOSED') {
         active = false;
-        subscriber.complete();
+        // Closed while subscribed: the stream simply ends. Subscribed to an already closed client:
+        // an error, as every call on a closed client is (an empty stream would hide the mistake).
+        if (initial)
+          subscriber.error(
+            new SessionExpiredError('the client is closed; create a new client with connect()'),
+          );
+        else subscriber.complete();
       } else if (state === 'RECONNECTED' && !initial && active) {
         refresh();
       }

@@ -4,10 +4,12 @@ import {
   CloseCode,
   ConclaveError,
   ConnectionLossError,
+  ErrorCode,
   encodeFrame,
   type EventType,
   type NotificationFrame,
   PROTOCOL_VERSION,
+  QuotaExceededError,
   SessionExpiredError,
   type SetWatchesRequest,
   type WatchedEvent,
@@ -28,7 +30,7 @@ import {
   isConnectedState,
   isTerminalState,
 } from './connection-state.js';
-import type { WatchRegistry } from './watch-registry.js';
+import type { WatchKind, WatchListener, WatchRegistry } from './watch-registry.js';
 
 /**
  * The session state machine: one ZooKeeper session across as many connections as it takes.
@@ -37,7 +39,10 @@ import type { WatchRegistry } from './watch-registry.js';
  *   backoff between rounds (ZooKeeper tries the next member at once and only sleeps after a
  *   whole round failed).
  * - Prime each new connection before use: re-send every addAuth, then re-register all watches with
- *   `setWatches` relative to the last zxid seen, so the server fires what changed meanwhile.
+ *   `setWatches` relative to the last zxid seen, so the server fires what changed meanwhile. A
+ *   setWatches refused for the server's watch quota (QUOTAEXCEEDED) does not end the session:
+ *   the watches that fit are kept, the rest are dropped (their listeners hear *WatchRemoved) and
+ *   an error event says which.
  * - Lose a connection (socket ends, read timeout): SUSPENDED; outstanding calls fail with
  *   CONNECTIONLOSS and new calls fail fast the same way (ZooKeeper-like: the caller decides whether
  *   its op is safe to retry). Reconnect to any member with id + password + lastZxidSeen.
@@ -67,9 +72,30 @@ export interface SessionEvents {
   onState(state: ConnectionState): void;
   /** Every watch notification, after the listeners registered for it ran. */
   onEvent(event: WatchedEvent): void;
-  /** A watch listener threw (event set), or reconnecting failed for a reason other than expiry. */
+  /**
+   * A watch listener threw (event set), reconnecting failed for a reason other than expiry, or
+   * watches were dropped for the server's watch quota while priming a connection.
+   */
   onError(err: unknown, event?: WatchedEvent): void;
 }
+
+/** One watch to re-register: its kind and client path. */
+interface WatchEntry {
+  kind: WatchKind;
+  path: string;
+}
+
+/** The setWatches field of each watch kind. */
+const SET_WATCHES_FIELD = {
+  data: 'dataWatches',
+  exist: 'existWatches',
+  child: 'childWatches',
+  persistent: 'persistentWatches',
+  persistentRecursive: 'persistentRecursiveWatches',
+} as const satisfies Record<WatchKind, keyof SetWatchesRequest>;
+
+/** Paths named in the error event when watches are dropped (the count is always given). */
+const DROPPED_PATHS_SHOWN = 10;
 
 /** Largest path bytes per setWatches frame, as ZooKeeper's 128 KiB batches. */
 const SET_WATCHES_BATCH_BYTES = 128 * 1024;
@@ -95,6 +121,8 @@ export class Session {
   private closed: Promise<void> | undefined;
   private reconnectAbort: AbortController | undefined;
   private lostTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Removal events for watches dropped while priming, told once the connection is adopted. */
+  private droppedWatches: { listener: WatchListener; event: WatchedEvent }[] = [];
 
   constructor(opts: SessionOptions, watches: WatchRegistry, events: SessionEvents) {
     if (opts.members.length === 0) throw new Error('invariant: a session needs at least one member');
@@ -202,6 +230,7 @@ export class Session {
     }
     this.connection = null;
     this.watches.clear();
+    this.droppedWatches = [];
     if (this.state !== 'CLOSED') this.transition('CLOSED');
     conn?.close(LocalCloseCode.NORMAL, 'session closed');
   }
@@ -218,6 +247,10 @@ export class Session {
     clearTimeout(this.lostTimer);
     this.lostTimer = undefined;
     this.transition(to);
+    // After the state change, so a listener that re-reads (data$) can send at once.
+    const dropped = this.droppedWatches;
+    this.droppedWatches = [];
+    for (const { listener, event } of dropped) this.deliver(event, [listener]);
     // The socket may have ended between priming and here; its onClose was ignored then.
     if (!conn.isOpen) this.onConnectionLost(conn, { code: 1006, reason: 'connection ended while priming' });
   }
@@ -265,6 +298,7 @@ export class Session {
     this.connection = null;
     conn?.close(LocalCloseCode.NORMAL, 'session expired');
     this.watches.clear();
+    this.droppedWatches = [];
     this.transition('EXPIRED');
   }
 
@@ -368,59 +402,93 @@ export class Session {
 
   /** Re-sends auth, then re-registers every watch; both answered before the connection is used. */
   private async prime(conn: Connection, signal: AbortSignal): Promise<void> {
-    const replies: Promise<ResponseFrame>[] = [];
-    for (const a of this.authInfos) {
-      replies.push(
-        conn.submit(
-          Xid.AUTH,
-          encodeFrame({ xid: Xid.AUTH, op: 'auth', scheme: a.scheme, auth: a.auth }),
-          signal,
-        ),
-      );
+    const authReplies = this.authInfos.map((a) =>
+      conn.submit(
+        Xid.AUTH,
+        encodeFrame({ xid: Xid.AUTH, op: 'auth', scheme: a.scheme, auth: a.auth }),
+        signal,
+      ),
+    );
+    const batches = this.watchBatches();
+    const watchReplies = batches.map((batch) => this.sendSetWatches(conn, batch, signal));
+    const [authFrames, watchFrames] = await Promise.all([
+      Promise.all(authReplies),
+      Promise.all(watchReplies),
+    ]);
+    if (authFrames.some((f) => f.err !== 0))
+      throw new AuthFailedError('the server refused credentials given with addAuth/auth');
+    const refused: WatchEntry[] = [];
+    for (const [i, f] of watchFrames.entries()) {
+      if (f.err === ErrorCode.QUOTAEXCEEDED) refused.push(...batches[i]!);
+      else if (f.err !== 0)
+        throw ConclaveError.from(f.err, undefined, 'the server refused to re-register watches');
     }
-    for (const req of this.setWatchesRequests()) {
-      replies.push(conn.submit(Xid.SET_WATCHES, encodeFrame({ xid: Xid.SET_WATCHES, ...req }), signal));
-    }
-    const frames = await Promise.all(replies);
-    for (const f of frames) {
-      if (f.err === 0) continue;
-      if (f.xid === Xid.AUTH)
-        throw new AuthFailedError('the server refused credentials given with addAuth/auth');
-      throw ConclaveError.from(f.err, undefined, 'the server refused to re-register watches');
-    }
+    if (refused.length > 0) await this.fitWatches(conn, refused, signal);
   }
 
-  /** The registry's watches in server paths, in batches of at most SET_WATCHES_BATCH_BYTES. */
-  private setWatchesRequests(): SetWatchesRequest[] {
+  /**
+   * Re-sends watches the server refused for its per-session quota in halves, keeping every part it
+   * takes. A single watch refused means the quota is full: it and every one not yet sent are
+   * dropped here (the session itself is fine). O(log n) round trips.
+   */
+  private async fitWatches(conn: Connection, refused: WatchEntry[], signal: AbortSignal): Promise<void> {
+    const pending = halves(refused);
+    let dropped: WatchEntry[] = [];
+    for (let batch = pending.shift(); batch !== undefined; batch = pending.shift()) {
+      const f = await this.sendSetWatches(conn, batch, signal);
+      if (f.err === 0) continue;
+      if (f.err !== ErrorCode.QUOTAEXCEEDED)
+        throw ConclaveError.from(f.err, undefined, 'the server refused to re-register watches');
+      if (batch.length > 1) {
+        pending.unshift(...halves(batch));
+        continue;
+      }
+      dropped = [...batch, ...pending.flat()];
+      break;
+    }
+    if (dropped.length === 0) return;
+    for (const { kind, path } of dropped) this.droppedWatches.push(...this.watches.drop(path, kind));
+    const shown = dropped.slice(0, DROPPED_PATHS_SHOWN).map((w) => `${w.kind} ${w.path}`);
+    const more = dropped.length > shown.length ? `, and ${dropped.length - shown.length} more` : '';
+    this.events.onError(
+      new QuotaExceededError(
+        `after reconnecting, ${dropped.length} watch(es) did not fit the server's watch quota ` +
+          `(maxWatchesPerSession) and were dropped; their listeners got a *WatchRemoved event: ` +
+          `${shown.join(', ')}${more}. The session is fine; remove watches you no longer need.`,
+      ),
+    );
+  }
+
+  private sendSetWatches(conn: Connection, batch: WatchEntry[], signal: AbortSignal): Promise<ResponseFrame> {
+    const req: SetWatchesRequest = {
+      op: 'setWatches',
+      relativeZxid: this.lastZxidSeen,
+      dataWatches: [],
+      existWatches: [],
+      childWatches: [],
+      persistentWatches: [],
+      persistentRecursiveWatches: [],
+    };
+    for (const { kind, path } of batch) req[SET_WATCHES_FIELD[kind]].push(this.opts.chroot.toServer(path));
+    return conn.submit(Xid.SET_WATCHES, encodeFrame({ xid: Xid.SET_WATCHES, ...req }), signal);
+  }
+
+  /** The registry's watches in batches of at most SET_WATCHES_BATCH_BYTES of server paths. */
+  private watchBatches(): WatchEntry[][] {
     const paths = this.watches.paths();
-    const out: SetWatchesRequest[] = [];
-    let current: SetWatchesRequest | undefined;
+    const out: WatchEntry[][] = [];
+    let current: WatchEntry[] | undefined;
     let bytes = 0;
-    const lists = [
-      ['dataWatches', paths.data],
-      ['existWatches', paths.exist],
-      ['childWatches', paths.child],
-      ['persistentWatches', paths.persistent],
-      ['persistentRecursiveWatches', paths.persistentRecursive],
-    ] as const;
-    for (const [field, list] of lists) {
-      for (const path of list) {
-        const serverPath = this.opts.chroot.toServer(path);
-        if (current === undefined || bytes + serverPath.length > SET_WATCHES_BATCH_BYTES) {
-          current = {
-            op: 'setWatches',
-            relativeZxid: this.lastZxidSeen,
-            dataWatches: [],
-            existWatches: [],
-            childWatches: [],
-            persistentWatches: [],
-            persistentRecursiveWatches: [],
-          };
+    for (const kind of Object.keys(SET_WATCHES_FIELD) as WatchKind[]) {
+      for (const path of paths[kind]) {
+        const size = this.opts.chroot.toServer(path).length + 8;
+        if (current === undefined || bytes + size > SET_WATCHES_BATCH_BYTES) {
+          current = [];
           out.push(current);
           bytes = 0;
         }
-        current[field].push(serverPath);
-        bytes += serverPath.length + 8;
+        current.push({ kind, path });
+        bytes += size;
       }
     }
     return out;
@@ -459,6 +527,13 @@ export class Session {
 function isFatalConnectError(err: unknown): boolean {
   if (err instanceof ConnectAttemptError) return err.closeCode === CloseCode.PROTOCOL_VERSION;
   return err instanceof ConclaveError && !(err instanceof ConnectionLossError);
+}
+
+/** A batch cut in two (a single watch stays whole). */
+function halves<T>(batch: T[]): T[][] {
+  if (batch.length < 2) return [batch];
+  const half = Math.ceil(batch.length / 2);
+  return [batch.slice(0, half), batch.slice(half)];
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

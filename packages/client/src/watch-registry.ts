@@ -83,6 +83,23 @@ export class WatchRegistry {
     return out;
   }
 
+  /**
+   * Removes every listener of one kind on `path` (a watch the server would not take back), with the
+   * event each must be told, as {@link removeAll} does.
+   */
+  drop(path: string, kind: WatchKind): { listener: WatchListener; event: WatchedEvent }[] {
+    const set = this.byKind[kind].get(path);
+    if (!set) return [];
+    this.byKind[kind].delete(path);
+    const type: WatchedEvent['type'] =
+      kind === 'child'
+        ? 'ChildWatchRemoved'
+        : kind === 'data' || kind === 'exist'
+          ? 'DataWatchRemoved'
+          : 'PersistentWatchRemoved';
+    return [...set].map((listener) => ({ listener, event: { type, path, zxid: 0n } }));
+  }
+
   /** The listeners an event reaches, one-shots removed as they are taken (materialize). */
   materialize(event: WatchedEvent): Set<WatchListener> {
     const out = new Set<WatchListener>();
