@@ -79,4 +79,10 @@ export const CloseCode = {
   PROTOCOL_VERSION: 4007,
   /** An auth request failed (bad scheme or credentials); as ZooKeeper, the connection is closed. */
   AUTH_FAILED: 4008,
+  /**
+   * The client did not read what the server sent it: the unsent output for this connection grew
+   * past the server's hard cap (ZooKeeper closes such a slow consumer too). The client may
+   * reconnect and resume its session; it must keep reading its socket.
+   */
+  SLOW_CONSUMER: 4009,
 } as const;

@@ -40,6 +40,9 @@ export class DataTree {
   // Path-hash state of the node being changed (saved so data and meta terms share one path hash).
   private pa = 0;
   private pb = 0;
+  // Running totals for mntr, kept in step by every mutator so a scrape is O(1), not a tree walk.
+  private _approximateDataBytes = '/'.length;
+  private _ephemeralCount = 0;
 
   constructor() {
     const root = new Znode('/', '', this.acls.acquire(OPEN_ACL_UNSAFE), 0n, 0n, 0n, 0, 0, 0, 0, 0, 0n);
@@ -54,6 +57,16 @@ export class DataTree {
   /** Number of znodes, the root included. */
   get nodeCount(): number {
     return this.nodes.size;
+  }
+
+  /** Sum over every node of its path length and data length (ZooKeeper's approximateDataSize); O(1). */
+  get approximateDataBytes(): number {
+    return this._approximateDataBytes;
+  }
+
+  /** Ephemeral znodes (owned by a session; containers and TTL nodes excluded); O(1). */
+  get ephemeralCount(): number {
+    return this._ephemeralCount;
   }
 
   /** The node itself (do not mutate it), or undefined. */
@@ -198,6 +211,7 @@ export class DataTree {
     this.metaTerm(parent, 1);
 
     this.nodes.set(path, node);
+    this._approximateDataBytes += path.length + bytes.length;
     this.hashPath(path);
     this.dataTerm(bytes, 1);
     this.metaTerm(node, 1);
@@ -213,6 +227,7 @@ export class DataTree {
     this.dataTerm(node.stored, -1);
     this.metaTerm(node, -1);
     this.nodes.delete(path);
+    this._approximateDataBytes -= path.length + node.stored.length;
     this.acls.release(node.acl);
     this.index(path, node.ephemeralOwner, -1);
 
@@ -238,6 +253,7 @@ export class DataTree {
     this.hashPath(path);
     this.dataTerm(node.stored, -1);
     this.metaTerm(node, -1);
+    this._approximateDataBytes += bytes.length - node.stored.length;
     node.stored = bytes;
     node.version = version;
     node.mzxid = zxid;
@@ -268,6 +284,7 @@ export class DataTree {
       this.dataTerm(root.stored, -1);
       this.metaTerm(root, -1);
       this.acls.release(root.acl);
+      this._approximateDataBytes += node.stored.length - root.stored.length;
       this.nodes.set('/', node);
       this.dataTerm(node.stored, 1);
       this.metaTerm(node, 1);
@@ -286,6 +303,7 @@ export class DataTree {
     const size = this.nodes.size;
     this.nodes.set(path, node);
     if (this.nodes.size === size) throw new Error(`invariant: snapshot holds ${path} twice`);
+    this._approximateDataBytes += path.length + node.stored.length;
     if (parent.children === null) parent.children = new Set();
     parent.children.add(node);
     this.hashPath(path);
@@ -315,11 +333,14 @@ export class DataTree {
         this.ephemerals.set(owner, set);
       }
     }
+    const isEphemeral = set !== this.containers && set !== this.ttls;
+    const before = set.size;
     if (sign > 0) set.add(path);
     else {
       set.delete(path);
-      if (set.size === 0 && set !== this.containers && set !== this.ttls) this.ephemerals.delete(owner);
+      if (set.size === 0 && isEphemeral) this.ephemerals.delete(owner);
     }
+    if (isEphemeral) this._ephemeralCount += set.size - before;
   }
 
   private hashPath(path: string): void {

@@ -1,4 +1,5 @@
 import {
+  type ACL,
   type CreateResult,
   Limits,
   type MultiResponseResult,
@@ -17,6 +18,11 @@ import { checkTxn, parentOf } from './txn-check.js';
 export interface TreeEvent {
   type: 'NodeCreated' | 'NodeDeleted' | 'NodeDataChanged' | 'NodeChildrenChanged';
   path: string;
+  /**
+   * The ACL of the node at `path` when the event happened (a deleted node's last ACL): only
+   * sessions allowed to READ it may be told (ZooKeeper CVE-2024-23944).
+   */
+  acl: readonly ACL[];
 }
 
 /** The outcome of applying one txn. */
@@ -200,8 +206,13 @@ export class Database {
 
   private deleteWithEvents(path: string, zxid: bigint, events: TreeEvent[]): void {
     const parentPath = parentOf(path);
+    // Taken before the delete: the node's ACL is gone afterwards.
+    const acl = this.tree.aclOf(path)!;
     this.tree.deleteNode(path, parentPath, zxid);
-    events.push({ type: 'NodeDeleted', path }, { type: 'NodeChildrenChanged', path: parentPath });
+    events.push(
+      { type: 'NodeDeleted', path, acl },
+      { type: 'NodeChildrenChanged', path: parentPath, acl: this.tree.aclOf(parentPath)! },
+    );
   }
 
   /** Applies a checked create/delete/setData/setACL/check; returns its multi-shaped result. */
@@ -220,8 +231,8 @@ export class Database {
           time,
         );
         events.push(
-          { type: 'NodeCreated', path: txn.path },
-          { type: 'NodeChildrenChanged', path: parentOf(txn.path) },
+          { type: 'NodeCreated', path: txn.path, acl: node.acl.acl },
+          { type: 'NodeChildrenChanged', path: parentPath, acl: this.tree.aclOf(parentPath)! },
         );
         return { op: 'create', path: txn.path, stat: node.stat() };
       }
@@ -231,7 +242,7 @@ export class Database {
       case 'setData': {
         const node = this.tree.getNode(txn.path)!;
         this.tree.setNodeData(txn.path, node, txn.data, txn.version, zxid, time);
-        events.push({ type: 'NodeDataChanged', path: txn.path });
+        events.push({ type: 'NodeDataChanged', path: txn.path, acl: node.acl.acl });
         return { op: 'setData', stat: node.stat() };
       }
       case 'setACL': {

@@ -454,9 +454,18 @@ export class Preparer {
   }
 }
 
-/** Path rules of core (validatePath), plus a typed error for a path that is not even a string. */
+/**
+ * Path rules of core (validatePath), Limits.maxPathLength (a sequential create's name grows by
+ * 10 digits), plus a typed error for a path that is not even a string.
+ */
 function checkPath(path: unknown, sequential = false): asserts path is string {
   if (typeof path !== 'string') throw new BadArgumentsError(`a path must be a string, not ${typeof path}`);
+  if (path.length + (sequential ? 10 : 0) > Limits.maxPathLength) {
+    throw new BadArgumentsError(
+      `a path must be at most ${Limits.maxPathLength} characters (got ${path.length}${sequential ? ' + 10 sequence digits' : ''})`,
+      path.slice(0, 64),
+    );
+  }
   if (sequential) validateSequentialPath(path);
   else validatePath(path);
 }

@@ -1,4 +1,5 @@
 import {
+  type ACL,
   Limits,
   QuotaExceededError,
   type SetWatchesRequest,
@@ -6,6 +7,7 @@ import {
   type WatcherType,
 } from '@conclave/core';
 import type { Database, TreeEvent } from './database.js';
+import { PathTrie } from './path-trie.js';
 
 /** What a watch was registered by: getData → data, exists → exist, getChildren → child, addWatch → persistent*. */
 export type WatchKind = 'data' | 'exist' | 'child' | 'persistent' | 'persistentRecursive';
@@ -70,6 +72,8 @@ export class WatchManager {
   private readonly bySession = new Map<bigint, Map<string, number>>();
   private readonly perSession = new Map<bigint, number>();
   private recursiveCount = 0;
+  /** Paths holding a persistent-recursive watch (one reference per session): ancestor lookups in O(path length). */
+  private readonly recursivePaths = new PathTrie();
   private total = 0;
   private readonly maxPerSession: number;
 
@@ -96,9 +100,16 @@ export class WatchManager {
 
   /**
    * Fires the watches matching `events` (in order); one-shot watches that fire are removed.
-   * Returns, per session, the events to deliver.
+   * Returns, per session, the events to deliver. With `mayRead`, an event reaches only the
+   * sessions allowed to READ the node it is about (its ACL at the time of the change), as
+   * ZooKeeper since CVE-2024-23944: a watch, recursive ones above all, must not reveal what a
+   * read would refuse. A one-shot watch that matched is consumed either way.
    */
-  trigger(events: readonly TreeEvent[], zxid: bigint): Map<bigint, WatchedEvent[]> {
+  trigger(
+    events: readonly TreeEvent[],
+    zxid: bigint,
+    mayRead?: (sessionId: bigint, acl: readonly ACL[]) => boolean,
+  ): Map<bigint, WatchedEvent[]> {
     const out = new Map<bigint, WatchedEvent[]>();
     if (this.total === 0) return out;
     for (const ev of events) {
@@ -107,6 +118,7 @@ export class WatchManager {
         if (delivered === undefined) delivered = new Set();
         else if (delivered.has(sessionId)) return;
         delivered.add(sessionId);
+        if (mayRead !== undefined && !mayRead(sessionId, ev.acl)) return;
         const list = out.get(sessionId);
         const we: WatchedEvent = { type: ev.type, path: ev.path, zxid };
         if (list === undefined) out.set(sessionId, [we]);
@@ -124,14 +136,11 @@ export class WatchManager {
         }
       }
       if (this.recursiveCount > 0 && ev.type !== 'NodeChildrenChanged') {
-        let p = ev.path;
-        while (p !== '/') {
-          const slash = p.lastIndexOf('/');
-          p = slash === 0 ? '/' : p.slice(0, slash);
+        this.recursivePaths.forEachAncestor(ev.path, (p) => {
           const w = this.byPath.get(p);
-          if (w === undefined) continue;
+          if (w === undefined) throw new Error(`invariant: recursive watch path ${p} has no watchers`);
           for (const [sessionId, mask] of w) if (mask & RECURSIVE) deliver(sessionId);
-        }
+        });
       }
     }
     return out;
@@ -158,9 +167,16 @@ export class WatchManager {
    * Re-registers a reconnecting session's watches as ZooKeeper's DataTree.setWatches does: a
    * change the client missed since `relativeZxid` fires now (data watch: NodeDeleted or
    * NodeDataChanged; exist watch: NodeCreated; child watch: NodeDeleted or NodeChildrenChanged),
-   * everything else is registered again. Persistent watches are simply re-added.
+   * everything else is registered again. Persistent watches are simply re-added. A path for which
+   * `mayRead` is false (an existing node the session may not READ) is skipped silently, as
+   * ZooKeeper does since CVE-2024-23944.
    */
-  setWatches(sessionId: bigint, req: SetWatchesRequest, db: Database): WatchedEvent[] {
+  setWatches(
+    sessionId: bigint,
+    req: SetWatchesRequest,
+    db: Database,
+    mayRead: (path: string) => boolean = () => true,
+  ): WatchedEvent[] {
     const lists = [
       req.dataWatches,
       req.existWatches,
@@ -180,23 +196,28 @@ export class WatchManager {
     const zxid = db.lastZxid;
     const fired: WatchedEvent[] = [];
     for (const path of req.dataWatches ?? []) {
+      if (!mayRead(path)) continue;
       const node = db.tree.getNode(path);
       if (node === undefined) fired.push({ type: 'NodeDeleted', path, zxid });
       else if (node.mzxid > rel) fired.push({ type: 'NodeDataChanged', path, zxid });
       else this.add(sessionId, path, 'data');
     }
     for (const path of req.existWatches ?? []) {
+      if (!mayRead(path)) continue;
       if (db.tree.getNode(path) !== undefined) fired.push({ type: 'NodeCreated', path, zxid });
       else this.add(sessionId, path, 'exist');
     }
     for (const path of req.childWatches ?? []) {
+      if (!mayRead(path)) continue;
       const node = db.tree.getNode(path);
       if (node === undefined) fired.push({ type: 'NodeDeleted', path, zxid });
       else if (node.pzxid > rel) fired.push({ type: 'NodeChildrenChanged', path, zxid });
       else this.add(sessionId, path, 'child');
     }
-    for (const path of req.persistentWatches ?? []) this.add(sessionId, path, 'persistent');
-    for (const path of req.persistentRecursiveWatches ?? []) this.add(sessionId, path, 'persistentRecursive');
+    for (const path of req.persistentWatches ?? [])
+      if (mayRead(path)) this.add(sessionId, path, 'persistent');
+    for (const path of req.persistentRecursiveWatches ?? [])
+      if (mayRead(path)) this.add(sessionId, path, 'persistentRecursive');
     return fired;
   }
 
@@ -228,7 +249,15 @@ export class WatchManager {
     const n = (this.perSession.get(sessionId) ?? 0) + delta;
     if (n === 0) this.perSession.delete(sessionId);
     else this.perSession.set(sessionId, n);
-    if ((old & RECURSIVE) !== (mask & RECURSIVE)) this.recursiveCount += mask & RECURSIVE ? 1 : -1;
+    if ((old & RECURSIVE) !== (mask & RECURSIVE)) {
+      if (mask & RECURSIVE) {
+        this.recursiveCount++;
+        this.recursivePaths.add(path);
+      } else {
+        this.recursiveCount--;
+        this.recursivePaths.remove(path);
+      }
+    }
 
     let sessions = this.byPath.get(path);
     if (mask === 0) {

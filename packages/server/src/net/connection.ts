@@ -1,4 +1,4 @@
-import type { Id } from '@conclave/core';
+import { CloseCode, type Id } from '@conclave/core';
 import type { WebSocket } from 'ws';
 
 /**
@@ -21,8 +21,18 @@ export interface QueuedRequest {
 
 export interface ConnectionLimits {
   maxOutstandingRequests: number;
-  /** Stop reading from a client whose unsent output exceeds this many bytes. */
+  /**
+   * Soft bound on the unsent output: above it the connection stops answering queued requests and
+   * stops reading the socket, and resumes when the socket drains.
+   */
   maxBufferedBytes: number;
+  /**
+   * Hard bound on the unsent output. Notifications are not held back (they must precede the
+   * responses that reveal their change), so a client that never reads can still grow the buffer
+   * past the soft bound; a frame that would take it over this bound closes the connection with
+   * CloseCode.SLOW_CONSUMER instead.
+   */
+  closeBufferedBytes: number;
 }
 
 export interface ConnectionCounters {
@@ -37,12 +47,16 @@ export interface ConnectionCounters {
   peakOutstanding: number;
   /** Times reading was paused for backpressure. */
   pauses: number;
+  /** Most unsent output bytes seen after a send (bounded by closeBufferedBytes). */
+  peakBufferedBytes: number;
 }
 
 /** What the connection reports to the server's metrics. */
 export interface ConnectionHooks {
   answered(latencyMs: number): void;
   paused(): void;
+  /** The connection is being closed as a slow consumer. */
+  slowConsumer(bufferedBytes: number): void;
 }
 
 let nextConnectionId = 1;
@@ -54,6 +68,10 @@ let nextConnectionId = 1;
  *
  * Backpressure: while `maxOutstandingRequests` requests are queued, or the socket's unsent output
  * is over `maxBufferedBytes`, we stop reading from the socket (ws pause), and resume once below.
+ * While the unsent output is over `maxBufferedBytes` we also stop answering: queued reads are
+ * evaluated (and their responses allocated) only once the socket has drained. So a client that
+ * sends requests and never reads costs at most about maxBufferedBytes plus one frame of
+ * responses; notifications, which cannot wait, are capped by `closeBufferedBytes`.
  */
 export class ClientConnection {
   readonly id = nextConnectionId++;
@@ -71,6 +89,7 @@ export class ClientConnection {
     latencyMaxMs: 0,
     peakOutstanding: 0,
     pauses: 0,
+    peakBufferedBytes: 0,
   };
   /** Last zxid the client was told about (for cons). */
   lastZxid = 0n;
@@ -85,8 +104,8 @@ export class ClientConnection {
     private readonly limits: ConnectionLimits,
     private readonly hooks: ConnectionHooks,
   ) {
-    // The socket's 'drain' tells us its unsent output went down: maybe time to read again.
-    (ws as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('drain', () => this.updateFlow());
+    // The socket's 'drain' tells us its unsent output is gone: time to answer and read again.
+    (ws as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('drain', () => this.drain());
   }
 
   get outstanding(): number {
@@ -111,11 +130,16 @@ export class ClientConnection {
     this.drain();
   }
 
-  /** Sends, in order, every response at the head of the queue that is ready (or can be evaluated now). */
+  /**
+   * Sends, in order, every response at the head of the queue that is ready (or can be evaluated
+   * now), until the socket's unsent output is over maxBufferedBytes (the socket's 'drain' calls
+   * this again).
+   */
   drain(): void {
     while (this.state !== 'closed') {
       const head = this.queue[0];
       if (head === undefined) break;
+      if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) break;
       if (head.response === null && head.evaluate !== null) {
         head.response = head.evaluate();
         head.evaluate = null;
@@ -141,9 +165,24 @@ export class ClientConnection {
    */
   send(frame: Uint8Array): void {
     if (this.state === 'closed' || this.ws.readyState !== this.ws.OPEN) return;
+    const buffered = this.ws.bufferedAmount;
+    if (buffered + frame.length > this.limits.closeBufferedBytes) {
+      this.hooks.slowConsumer(buffered);
+      // A longer grace than usual: the reason sits behind up to closeBufferedBytes of output,
+      // and a client that resumes reading should still learn why it was cut off. Nothing is
+      // added to the buffer meanwhile, so the memory stays bounded.
+      this.close(
+        CloseCode.SLOW_CONSUMER,
+        `slow consumer: ${buffered} bytes unsent, limit ${this.limits.closeBufferedBytes}; read the socket`,
+        10_000,
+      );
+      return;
+    }
     this.cork();
     this.ws.send(frame, { binary: true });
     this.counters.packetsSent++;
+    const after = this.ws.bufferedAmount;
+    if (after > this.counters.peakBufferedBytes) this.counters.peakBufferedBytes = after;
   }
 
   private cork(): void {
@@ -174,15 +213,30 @@ export class ClientConnection {
     }
   }
 
+  /** Bytes handed to the socket and not yet written out (ws bufferedAmount). */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }
 
-  /** Closes the socket with an application close code; queued responses are dropped. */
-  close(code: number, reason: string): void {
+  /**
+   * Closes the socket with an application close code; queued responses are dropped. The close
+   * frame goes out behind whatever is still unsent; a peer that has not completed the close
+   * handshake after `graceMs` is cut off.
+   */
+  close(code: number, reason: string, graceMs = 2000): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.length = 0;
+    // Read again, or the peer's half of the close handshake would never be seen (we ignore
+    // anything else it sends now).
+    if (this.paused) {
+      this.paused = false;
+      this.ws.resume();
+    }
     // The close reason must fit in a control frame (123 bytes).
     let text = reason;
     while (Buffer.byteLength(text) > 123) text = text.slice(0, -1);
@@ -192,7 +246,7 @@ export class ClientConnection {
       this.ws.terminate();
     }
     // A peer that never answers the close handshake must not hold the socket forever.
-    const timer = setTimeout(() => this.ws.terminate(), 2000);
+    const timer = setTimeout(() => this.ws.terminate(), graceMs);
     timer.unref();
   }
 

@@ -49,7 +49,8 @@ function connLine(c: ClientConnection, detailed: boolean): string {
   return (
     `${base},sid=${hex(c.sessionId)},est=${c.establishedAtMs},lzxid=0x${zxidHex(c.lastZxid)}` +
     `,minlat=${fmt(k.answered ? k.latencyMinMs : 0)},avglat=${fmt(k.answered ? k.latencySumMs / k.answered : 0)}` +
-    `,maxlat=${fmt(k.latencyMaxMs)},peakq=${k.peakOutstanding},pauses=${k.pauses})`
+    `,maxlat=${fmt(k.latencyMaxMs)},peakq=${k.peakOutstanding},pauses=${k.pauses}` +
+    `,buffered=${c.bufferedBytes},peakbuf=${k.peakBufferedBytes},paused=${c.isPaused ? 1 : 0})`
   );
 }
 
@@ -59,8 +60,6 @@ function mntr(v: AdminView): string {
   const p = v.pipeline;
   const db = p.db;
   const log = v.storage.stats();
-  let ephemerals = 0;
-  for (const id of db.sessions.keys()) ephemerals += db.ephemeralsOf(id).length;
   const metrics: [string, 'gauge' | 'counter', number, string][] = [
     ['zk_uptime_seconds', 'gauge', (Date.now() - v.startedAtMs) / 1000, 'Seconds since the server started'],
     ['zk_avg_latency', 'gauge', m.latencyAvgMs, 'Average request latency (ms)'],
@@ -74,8 +73,9 @@ function mntr(v: AdminView): string {
     ['zk_pending_proposals', 'gauge', p.replicator.pending, 'Proposals not yet committed'],
     ['zk_znode_count', 'gauge', db.tree.nodeCount, 'Znodes'],
     ['zk_watch_count', 'gauge', p.watches.count(), 'Watches'],
-    ['zk_ephemerals_count', 'gauge', ephemerals, 'Ephemeral znodes'],
-    ['zk_approximate_data_size', 'gauge', approximateDataSize(v), 'Bytes of znode data and paths'],
+    // Both are running counters of the DataTree: a scrape costs O(1), whatever the tree's size.
+    ['zk_ephemerals_count', 'gauge', db.tree.ephemeralCount, 'Ephemeral znodes'],
+    ['zk_approximate_data_size', 'gauge', db.tree.approximateDataBytes, 'Bytes of znode data and paths'],
     ['zk_global_sessions', 'gauge', db.sessions.size, 'Live sessions'],
     ['zk_fsync_count', 'counter', log.fsyncs, 'fsync/fdatasync calls made by the txn log'],
     ['zk_log_appends', 'counter', log.appends, 'Txns made durable in the log'],
@@ -89,7 +89,13 @@ function mntr(v: AdminView): string {
       'zk_backpressure_pauses',
       'counter',
       m.backpressurePauses,
-      'Times a connection stopped being read (too many outstanding requests)',
+      'Times a connection stopped being read (too many outstanding requests or unsent bytes)',
+    ],
+    [
+      'zk_slow_consumer_closes',
+      'counter',
+      m.slowConsumerCloses,
+      'Connections closed because the client did not read its output (SLOW_CONSUMER)',
     ],
     ['zk_last_zxid', 'gauge', Number(db.lastZxid), 'Last applied zxid'],
   ];
@@ -110,14 +116,6 @@ function mntr(v: AdminView): string {
     `zk_version{version="${SERVER_VERSION}"} 1`,
   );
   return `${lines.join('\n')}\n`;
-}
-
-/** Sum of data and path lengths, walked on demand (mntr is not on a hot path). */
-function approximateDataSize(v: AdminView): number {
-  const tree = v.pipeline.db.tree;
-  let bytes = 0;
-  for (const path of tree.paths()) bytes += path.length + (tree.exists(path)?.dataLength ?? 0);
-  return bytes;
 }
 
 export function runAdminCommand(cmd: AdminCommand, v: AdminView): string {

@@ -11,6 +11,8 @@ export class ServerMetrics {
   connectionsRefused = 0;
   sessionsExpired = 0;
   backpressurePauses = 0;
+  /** Connections closed because their unsent output passed the hard cap (CloseCode.SLOW_CONSUMER). */
+  slowConsumerCloses = 0;
   latencyCount = 0;
   latencySumMs = 0;
   latencyMinMs = Number.POSITIVE_INFINITY;

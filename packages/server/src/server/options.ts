@@ -31,6 +31,12 @@ export interface ServerOptions {
   maxConnectionsPerIp?: number;
   /** Per connection; over it the server stops reading from the socket. Default Limits.maxOutstandingRequests. */
   maxOutstandingRequests?: number;
+  /**
+   * Unsent output per connection above which the server stops answering (and reading) that
+   * connection until its socket drains. Default 8 MiB. Four times this (at least this plus two
+   * frames) is the hard cap: past it the connection is closed with CloseCode.SLOW_CONSUMER.
+   */
+  maxBufferedBytesPerConnection?: number;
   /** Watches one session may hold. Default Limits.maxWatchesPerSession. */
   maxWatchesPerSession?: number;
   /** How often empty containers and expired TTL nodes are looked for. Default 60000 ms. */
@@ -68,6 +74,7 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
     snapshotsToKeep: opts.snapshotsToKeep ?? 3,
     maxConnectionsPerIp: opts.maxConnectionsPerIp ?? 60,
     maxOutstandingRequests: opts.maxOutstandingRequests ?? Limits.maxOutstandingRequests,
+    maxBufferedBytesPerConnection: opts.maxBufferedBytesPerConnection ?? 8 * 1024 * 1024,
     maxWatchesPerSession: opts.maxWatchesPerSession ?? Limits.maxWatchesPerSession,
     cleanupIntervalMs: opts.cleanupIntervalMs ?? 60_000,
     memberId: opts.memberId ?? 1,
@@ -81,6 +88,7 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
     'snapshotEveryTxns',
     'maxConnectionsPerIp',
     'maxOutstandingRequests',
+    'maxBufferedBytesPerConnection',
     'maxWatchesPerSession',
     'cleanupIntervalMs',
   ];
@@ -98,4 +106,14 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   if (typeof r.dataDir !== 'string' || r.dataDir === '')
     throw new RangeError('startServer: dataDir is required');
   return r;
+}
+
+/**
+ * The hard cap on one connection's unsent output: 4 × maxBufferedBytesPerConnection, and at least
+ * that plus two frames, so a well-behaved client that just received a large response is never
+ * taken for a slow consumer.
+ */
+export function closeBufferedBytes(opts: ResolvedOptions): number {
+  const soft = opts.maxBufferedBytesPerConnection;
+  return Math.max(4 * soft, soft + 2 * opts.maxFrameBytes);
 }

@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import {
+  type ACL,
   CloseCode,
   ConclaveError,
   type ConnectRequest,
@@ -10,6 +11,7 @@ import {
   formatZxid,
   MarshallingError,
   PROTOCOL_VERSION,
+  Perms,
   type RequestFrame,
   type Txn,
   type TxnEntry,
@@ -18,14 +20,20 @@ import {
 } from '@conclave/core';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { authenticate, type Database, type Preparer, type WatchManager } from '../datatree/index.js';
+import {
+  authenticate,
+  checkPerms,
+  type Database,
+  type Preparer,
+  type WatchManager,
+} from '../datatree/index.js';
 import { ClientConnection, type QueuedRequest } from '../net/connection.js';
 import { validateConnectRequest, validateRequestFrame } from '../net/validate.js';
 import { SessionIdGenerator } from '../session/session-id.js';
 import { SessionTracker } from '../session/session-tracker.js';
 import { connectResponseFrame, notificationFrame, responseFrame } from './frames.js';
 import type { ServerMetrics } from './metrics.js';
-import type { ResolvedOptions } from './options.js';
+import { closeBufferedBytes, type ResolvedOptions } from './options.js';
 import { executeRead, type ReadContext } from './reads.js';
 import type { Replicator } from './replicator.js';
 import { TokenSettler } from './token-settler.js';
@@ -61,6 +69,11 @@ export class RequestPipeline {
   private expiryTimer: NodeJS.Timeout | null = null;
   private serving = false;
   private readonly tokens: TokenSettler;
+  /** Watch events reach a session only if its connection's ids may READ the node (CVE-2024-23944). */
+  private readonly mayRead = (sessionId: bigint, acl: readonly ACL[]): boolean => {
+    const conn = this.bySession.get(sessionId);
+    return conn !== undefined && checkPerms(acl, Perms.READ, conn.authIds, conn.remoteAddress);
+  };
   /** Called after every applied txn (snapshot scheduling). */
   onApplied: (entry: TxnEntry) => void = () => {};
 
@@ -105,9 +118,17 @@ export class RequestPipeline {
       remotePort,
       {
         maxOutstandingRequests: this.opts.maxOutstandingRequests,
-        maxBufferedBytes: Math.max(4 * this.opts.maxFrameBytes, 8 * 1024 * 1024),
+        maxBufferedBytes: this.opts.maxBufferedBytesPerConnection,
+        closeBufferedBytes: closeBufferedBytes(this.opts),
       },
-      { answered: (ms) => this.metrics.recordLatency(ms), paused: () => this.metrics.backpressurePauses++ },
+      {
+        answered: (ms) => this.metrics.recordLatency(ms),
+        paused: () => this.metrics.backpressurePauses++,
+        slowConsumer: (bytes) => {
+          this.metrics.slowConsumerCloses++;
+          this.log.warn({ conn: conn.id, bufferedBytes: bytes }, 'closing a slow consumer');
+        },
+      },
     );
     if (!this.serving) {
       conn.close(CloseCode.NOT_SERVING, 'server is not serving clients');
@@ -172,7 +193,7 @@ export class RequestPipeline {
     try {
       value = decodeFrame(bytes, this.decodeLimits);
     } catch (err) {
-      this.malformed(conn, (err as Error).message);
+      this.malformed(conn, (err as Error).message.replace(/^MARSHALLINGERROR: /, ''));
       return;
     }
     try {
@@ -495,6 +516,29 @@ export class RequestPipeline {
     return true;
   }
 
+  /**
+   * A write proposed for `sessionId` as `cxid` will never be applied (an ensemble leader refused
+   * it, e.g. THROTTLEDOP when too many proposals are in flight): forget it and answer it with
+   * `err`, so that the session's later writes are not stuck behind it. False if no such write.
+   */
+  abandon(sessionId: bigint, cxid: number, err: number): boolean {
+    const queue = this.pending.get(sessionId);
+    const i = queue?.findIndex((w) => w.cxid === cxid) ?? -1;
+    if (queue === undefined || i < 0) return false;
+    const [w] = queue.splice(i, 1);
+    if (queue.length === 0) this.pending.delete(sessionId);
+    this.tokens.finished(w!.token);
+    const none: TxnEntry = {
+      zxid: this.db.lastZxid,
+      sessionId,
+      cxid,
+      time: Date.now(),
+      txn: { type: 'error', err },
+    };
+    w!.onCommit(none, err, undefined);
+    return true;
+  }
+
   // ---------------------------------------------------------------- commits
 
   /** The replicator's commit callback: apply, fire watches, answer. */
@@ -517,7 +561,7 @@ export class RequestPipeline {
     }
 
     if (applied.events.length > 0) {
-      const fired = this.watches.trigger(applied.events, entry.zxid);
+      const fired = this.watches.trigger(applied.events, entry.zxid, this.mayRead);
       for (const [sessionId, events] of fired) {
         const conn = this.bySession.get(sessionId);
         if (conn === undefined) continue;

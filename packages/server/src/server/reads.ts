@@ -2,6 +2,7 @@ import {
   ConclaveError,
   ErrorCode,
   type Id,
+  Limits,
   Perms,
   pathProblem,
   type RequestFrame,
@@ -46,6 +47,11 @@ export function executeRead(frame: RequestFrame, ctx: ReadContext): ReadOutcome 
   }
 }
 
+/** Core's path rules plus Limits.maxPathLength (as the Preparer checks writes). */
+function badPath(path: string): boolean {
+  return path.length > Limits.maxPathLength || pathProblem(path) !== undefined;
+}
+
 function allowed(ctx: ReadContext, path: string, perm: number): boolean {
   const acl = ctx.db.tree.aclOf(path);
   return acl === undefined || checkPerms(acl, perm, ctx.authIds, ctx.clientIp);
@@ -54,7 +60,7 @@ function allowed(ctx: ReadContext, path: string, perm: number): boolean {
 function read(frame: RequestFrame, ctx: ReadContext): ReadOutcome {
   const { db, watches, sessionId } = ctx;
   const tree = db.tree;
-  if ('path' in frame && pathProblem(frame.path) !== undefined) {
+  if ('path' in frame && badPath(frame.path)) {
     return fail(ErrorCode.BADARGUMENTS);
   }
   switch (frame.op) {
@@ -96,12 +102,27 @@ function read(frame: RequestFrame, ctx: ReadContext): ReadOutcome {
     case 'whoAmI':
       return { err: 0, result: { ids: ctx.authIds.map((a) => ({ scheme: a.scheme, id: a.id })) } };
     case 'addWatch':
+      // As ZooKeeper since CVE-2024-23944: no watch on a node the session may not read.
+      if (!allowed(ctx, frame.path, Perms.READ)) return fail(ErrorCode.NOAUTH);
       watches.add(sessionId, frame.path, frame.mode === 'PERSISTENT' ? 'persistent' : 'persistentRecursive');
       return OK;
     case 'removeWatches':
       return watches.remove(sessionId, frame.path, frame.type) ? OK : fail(ErrorCode.NOWATCHER);
     case 'setWatches': {
-      for (const e of watches.setWatches(sessionId, frame, db)) ctx.sendNotification(e.zxid, e.type, e.path);
+      // A watch on a path that cannot exist would never fire: refuse it like any other bad path.
+      for (const list of [
+        frame.dataWatches,
+        frame.existWatches,
+        frame.childWatches,
+        frame.persistentWatches,
+        frame.persistentRecursiveWatches,
+      ]) {
+        for (const path of list) if (badPath(path)) return fail(ErrorCode.BADARGUMENTS);
+      }
+      const mayRead = (path: string) => allowed(ctx, path, Perms.READ);
+      for (const e of watches.setWatches(sessionId, frame, db, mayRead)) {
+        ctx.sendNotification(e.zxid, e.type, e.path);
+      }
       return OK;
     }
     default:
