@@ -177,15 +177,27 @@ export class WatchManager {
     db: Database,
     mayRead: (path: string) => boolean = () => true,
   ): WatchedEvent[] {
-    const lists = [
-      req.dataWatches,
-      req.existWatches,
-      req.childWatches,
-      req.persistentWatches,
-      req.persistentRecursiveWatches,
+    const lists: Array<[readonly string[] | undefined, WatchKind]> = [
+      [req.dataWatches, 'data'],
+      [req.existWatches, 'exist'],
+      [req.childWatches, 'child'],
+      [req.persistentWatches, 'persistent'],
+      [req.persistentRecursiveWatches, 'persistentRecursive'],
     ];
+    // Only watches the session does not hold yet count against its quota: a member keeps a
+    // reconnecting session's watches, and the client re-sends all of them.
+    const mine = this.bySession.get(sessionId);
+    const counted = new Set<string>();
     let requested = 0;
-    for (const l of lists) requested += Array.isArray(l) ? l.length : 0;
+    for (const [paths, kind] of lists) {
+      for (const path of Array.isArray(paths) ? paths : []) {
+        if (((mine?.get(path) ?? 0) & BIT[kind]) !== 0) continue;
+        const key = `${kind}\u0000${path}`;
+        if (counted.has(key)) continue;
+        counted.add(key);
+        requested++;
+      }
+    }
     const held = this.perSession.get(sessionId) ?? 0;
     if (held + requested > this.maxPerSession) {
       throw new QuotaExceededError(

@@ -197,4 +197,29 @@ describe('setWatches after a reconnect', () => {
     expect(() => w.setWatches(S1, req, h.db)).toThrow(expect.objectContaining({ code: 'QUOTAEXCEEDED' }));
     expect(w.count()).toBe(0);
   });
+
+  test('watches the session already holds do not count again when a reconnect re-sends them', () => {
+    const h = new Harness();
+    h.openSession(1n);
+    h.run(create('/a'));
+    h.run(create('/b'));
+    const w = new WatchManager({ maxWatchesPerSession: 3 });
+    w.add(S1, '/a', 'data');
+    w.add(S1, '/b', 'data');
+    const req = {
+      op: 'setWatches' as const,
+      relativeZxid: h.zxid,
+      dataWatches: ['/a', '/b', '/b'],
+      existWatches: ['/c'],
+      childWatches: [],
+      persistentWatches: [],
+      persistentRecursiveWatches: [],
+    };
+    expect(w.setWatches(S1, req, h.db)).toEqual([]);
+    expect(w.count(S1)).toBe(3);
+    // One genuinely new watch over the quota is still refused.
+    expect(() => w.setWatches(S1, { ...req, childWatches: ['/a'] }, h.db)).toThrow(
+      expect.objectContaining({ code: 'QUOTAEXCEEDED' }),
+    );
+  });
 });
