@@ -111,15 +111,22 @@ function entryShapeProblem(value: unknown): string | undefined {
 }
 
 /**
- * Whether any valid record starts somewhere in `bytes(from, end)`. Used after a bad record to tell
- * a torn tail (nothing valid follows: truncate) from damage in the middle (fatal). A byte-by-byte
- * search, but cheap in practice: zero runs and implausible lengths are skipped before any CRC.
+ * Where the first valid record that continues the history starts in `bytes(from, end)`, or -1.
+ * Used after a bad record to tell a torn tail (nothing valid follows: truncate) from damage in the
+ * middle (fatal). "Continues" means its zxid is beyond `after`, the last valid zxid before the bad
+ * record: a txn's payload is client data (setData) and can hold bytes that form a valid record,
+ * e.g. a copy of an older log; when a crash tears the log inside such a payload, those bytes must
+ * not turn an ordinary torn tail into a refusal to start. No bound on the epoch: a member's log
+ * can skip epochs (one that committed nothing), and taking real damage before such a record for a
+ * torn tail would silently drop acknowledged txns. A byte-by-byte search, but cheap in practice:
+ * zero runs and implausible lengths are skipped before any CRC.
  */
 export function validRecordAfter(
   bytes: Uint8Array,
   from: number,
   end: number,
   maxRecordBytes: number,
+  after: bigint,
 ): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let at = from + 1; at + RECORD_HEADER_BYTES < end; at++) {
@@ -128,7 +135,9 @@ export function validRecordAfter(
     if (length === 0 || length > maxRecordBytes || length > end - at - RECORD_HEADER_BYTES) continue;
     // Every entry is a CBOR map: a cheap filter before the CRC.
     if ((bytes[at + RECORD_HEADER_BYTES]! & 0xe0) !== 0xa0) continue;
-    if (readRecord(bytes, at, end, maxRecordBytes).kind === 'entry') return at;
+    const read = readRecord(bytes, at, end, maxRecordBytes);
+    if (read.kind !== 'entry') continue;
+    if (read.entry.zxid > after) return at;
   }
   return -1;
 }

@@ -136,8 +136,21 @@ function scanRecords(
   onEntry?: (entry: TxnEntry, offset: number) => void,
 ): { scan: SegmentScan; lastOffset: number | undefined } {
   let lastOffset: number | undefined;
+  let lastZxid: bigint | undefined;
   const done = (scan: SegmentScan) => ({ scan, lastOffset });
   const end = bytes.length;
+  // The zxid the history reached before a bad record: a valid record after it makes the damage
+  // fatal only if it continues from there (see validRecordAfter).
+  const reached = (): bigint => {
+    if (lastZxid !== undefined) return lastZxid;
+    if (lastOffset !== undefined) {
+      const last = readRecord(bytes, lastOffset, end, maxRecordBytes);
+      if (last.kind === 'entry') return last.entry.zxid;
+    }
+    return firstZxid > 0n ? firstZxid - 1n : 0n;
+  };
+  const followed = (from: number): string | undefined =>
+    validRecordAfter(bytes, from, end, maxRecordBytes, reached()) >= 0 ? FOLLOWED : undefined;
   const headerProblem = segmentHeaderProblem(bytes, firstZxid);
   if (headerProblem) {
     const allZero = isZero(bytes, 0, end);
@@ -151,15 +164,13 @@ function scanRecords(
       damage: {
         offset: 0,
         reason: headerProblem,
-        fatal:
-          validRecordAfter(bytes, SEGMENT_HEADER_BYTES - 1, end, maxRecordBytes) >= 0 ? FOLLOWED : undefined,
+        fatal: followed(SEGMENT_HEADER_BYTES - 1),
       },
     });
   }
   const prevZxid = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(24, true);
   let offset = SEGMENT_HEADER_BYTES;
   let count = 0;
-  let lastZxid: bigint | undefined;
   for (;;) {
     if (offset >= end) return done({ prevZxid, count, lastZxid, validEnd: offset, damage: undefined });
     const read = readRecord(bytes, offset, end, maxRecordBytes, decode);
@@ -202,16 +213,11 @@ function scanRecords(
         damage: {
           offset,
           reason: 'a zero record length followed by non-zero bytes',
-          fatal: validRecordAfter(bytes, offset, end, maxRecordBytes) >= 0 ? FOLLOWED : undefined,
+          fatal: followed(offset),
         },
       });
     }
-    const fatal =
-      read.kind === 'invalid'
-        ? NOT_TORN
-        : validRecordAfter(bytes, offset, end, maxRecordBytes) >= 0
-          ? FOLLOWED
-          : undefined;
+    const fatal = read.kind === 'invalid' ? NOT_TORN : followed(offset);
     return done({
       prevZxid,
       count,

@@ -194,7 +194,13 @@ export class Storage {
         `cannot truncate to ${formatZxid(zxid)}: the oldest snapshot is at ${formatZxid(refs[refs.length - 1]!.zxid)}; sync by SNAP`,
       );
     }
-    // Snapshots first: a crash after this leaves an older snapshot plus the full log, consistent.
+    const floor = refs.find((r) => r.zxid <= zxid)?.zxid ?? 0n;
+    await this.assertLogReaches(floor, zxid);
+    // The log first, then the snapshots beyond `zxid`. A crash in between leaves such a snapshot
+    // plus a log that ends before it: a consistent, longer prefix of the old history (the leader
+    // truncates again). The other order is not safe: with a snapshot gone, a segment that continued
+    // after it (SNAP sync) would continue from a zxid nothing recovers, and recovery would refuse.
+    await this.log.truncate(zxid);
     let removed = false;
     for (const ref of refs) {
       if (ref.zxid > zxid) {
@@ -203,9 +209,27 @@ export class Storage {
       }
     }
     if (removed) await this.snapshots.syncDir();
-    await this.log.truncate(zxid);
-    const floor = refs.find((r) => r.zxid <= zxid)?.zxid ?? 0n;
     if (floor > this.log.lastZxid) this.log.jumpTo(floor);
+  }
+
+  /**
+   * Throws BadArgumentsError unless the log holds every entry in (floor, zxid], `floor` being the
+   * snapshot a truncate to `zxid` falls back to. Part of that range may exist only in a snapshot
+   * beyond `zxid` (a SNAP sync skipped it in the log); truncating would delete that snapshot and
+   * silently leave a history that ends before `zxid`, with a hole a later epoch's appends would
+   * hide. Such a member needs SNAP, as in ZooKeeper when a follower cannot truncate its log.
+   */
+  private async assertLogReaches(floor: bigint, zxid: bigint): Promise<void> {
+    if (zxid <= floor || zxid >= this.log.lastZxid) return;
+    await this.log.whenIdle();
+    try {
+      for await (const entry of this.log.readFrom(floor)) if (entry.zxid >= zxid) return;
+    } catch (err) {
+      if (!(err instanceof BadArgumentsError)) throw err;
+      throw new BadArgumentsError(
+        `cannot truncate to ${formatZxid(zxid)}: the log does not hold every txn after the snapshot at ${formatZxid(floor)} up to it (${err.message})`,
+      );
+    }
   }
 
   /** The durable entries with zxid > `zxid`, in order (DIFF sync). See TxnLog.readFrom. */

@@ -274,14 +274,14 @@ export class TxnLog {
       if (this.failed) throw this.failed;
       if (zxid >= this.last) return; // nothing to drop
       const { io, fsync } = this.opts;
-      let removed = false;
       while (this.segments.length > 0 && this.segments[this.segments.length - 1]!.firstZxid > zxid) {
         const ref = this.segments.pop()!;
         if (this.active?.ref === ref) await this.closeActive();
         await unlinkIfExists(io, ref.path);
-        removed = true;
+        // One directory fsync per segment: unsynced unlinks may reach the disk in any order, and
+        // an older segment gone before a newer one would leave a hole that recovery refuses.
+        if (fsync) await this.countSync(fsyncDir(io, this.opts.dir));
       }
-      if (removed && fsync) await this.countSync(fsyncDir(io, this.opts.dir));
       const ref = this.segments[this.segments.length - 1];
       if (!ref) {
         this.needNewSegment = true;
@@ -562,8 +562,9 @@ export class TxnLog {
     this.segments.push(ref);
     this.active = { ref, fd, dsync, durableOffset: 0 };
     await writeFully(io, fd, encodeSegmentHeader(firstZxid, prevZxid), 0);
-    // Preallocate: the file's size never changes while records are appended, so each fdatasync
-    // flushes data only, and the unwritten rest reads as zeros (the end marker recovery expects).
+    // Full size up front: the file's size never changes while records are appended, and the
+    // unwritten rest reads as zeros (the end marker recovery expects). The file is sparse, so a
+    // first write into a block still allocates it (see README: zero-filling measured no faster).
     await io.ftruncate(fd, segmentBytes);
     if (fsync) {
       await this.countSync(io.fsync(fd));

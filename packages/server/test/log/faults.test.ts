@@ -1,5 +1,5 @@
 import { open, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { DataInconsistencyError, SystemError } from '@conclave/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -85,6 +85,36 @@ describe('recovery from damaged files', () => {
       const { zxids, storage } = await recoverZxids(dir);
       expect(zxids).toEqual(range(1, 19));
       await storage.close();
+    });
+  });
+
+  it('a torn tail inside a payload that holds a record-like copy is torn, unless the copy continues the log', async () => {
+    // A client's setData value can hold bytes that form a valid record (here: a copy of an older
+    // txn's record). A crash that tears the log inside that txn must stay an ordinary torn tail.
+    const withCopy = (zxid: bigint, copied: bigint) => ({
+      ...entry(zxid),
+      txn: { type: 'setData' as const, path: '/backup', data: encodeRecord(entry(copied)), version: 1 },
+    });
+    const tearLast = async (dir: string, copied: bigint) => {
+      await writeLog(dir, 20);
+      const storage = await Storage.open({ dir, segmentBytes: SEGMENT });
+      await storage.append(withCopy(z(21), copied));
+      await storage.close();
+      const [seg] = await segments(dir);
+      // The first bytes of txn 21 never reached the disk; its payload (with the copy) did.
+      await patch(join(dir, seg!), offsetOf(21), new Uint8Array(RECORD_HEADER_BYTES + 16));
+    };
+    await withTempDir(async (dir) => {
+      await tearLast(dir, z(3));
+      const { zxids, notes, storage } = await recoverZxids(dir);
+      expect(zxids).toEqual(range(1, 20));
+      expect(notes.join('\n')).toMatch(/truncated the torn tail/);
+      await storage.close();
+    });
+    // A copy whose zxid continues the history cannot be told from damage before a real record.
+    await withTempDir(async (dir) => {
+      await tearLast(dir, z(22));
+      await expect(Storage.open({ dir, segmentBytes: SEGMENT })).rejects.toThrow(/valid records follow/);
     });
   });
 
@@ -370,6 +400,39 @@ describe('disk failures', () => {
       expect(reopened.lastZxid).toBe(z(100));
       await reopened.close();
       expect((await recoverWith(dir)).zxids).toEqual(range(1, 100));
+    });
+  });
+  it('TRUNC across a SNAP jump: refused where only the deleted snapshot held the txns; interrupted, still consistent', async () => {
+    await withTempDir(async (dir) => {
+      let failUnlink = false;
+      const io: StorageFs = {
+        ...nodeFs,
+        async unlink(path) {
+          if (failUnlink && basename(path).startsWith('log.'))
+            throw Object.assign(new Error('EIO: i/o error, unlink'), { code: 'EIO' });
+          return nodeFs.unlink(path);
+        },
+      };
+      const storage = await Storage.open({ dir, segmentBytes: SEGMENT, fs: io, purgeAfterSnapshot: false });
+      await Promise.all(range(1, 10).map((zx) => storage.append(entry(zx))));
+      await storage.snapshot(z(5), listChunks(range(1, 5)));
+      await storage.snapshot(z(20), listChunks(range(1, 20))); // SNAP sync: 11..20 never logged
+      await Promise.all(range(21, 30).map((zx) => storage.append(entry(zx))));
+      // Back to 15 would need 11..15, held only by the snapshot at 20 that TRUNC deletes: a
+      // history ending at 10 is not what the leader asked for.
+      await expect(storage.truncate(z(15))).rejects.toThrow(/SNAP/);
+      expect(storage.lastZxid).toBe(z(30));
+      // A TRUNC that fails part-way (here: deleting the segment after the jump) must leave a
+      // history recovery accepts, not a segment continuing from a snapshot already deleted.
+      failUnlink = true;
+      await expect(storage.truncate(z(8))).rejects.toThrow(/EIO/);
+      await storage.close();
+      expect((await recoverWith(dir)).zxids).toEqual(range(1, 30));
+      const { storage: reopened } = await recoverZxids(dir);
+      await reopened.truncate(z(8));
+      expect(reopened.lastZxid).toBe(z(8));
+      await reopened.close();
+      expect((await recoverWith(dir)).zxids).toEqual(range(1, 8));
     });
   });
   it('purge counts only intact snapshots toward the number kept', async () => {

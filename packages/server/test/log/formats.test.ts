@@ -40,8 +40,26 @@ describe('record and segment format', () => {
     bytes.set(a, 0);
     bytes.set(b, a.length);
     bytes[10]! ^= 0xff; // damage record a
-    expect(validRecordAfter(bytes, 0, bytes.length, 1 << 20)).toBe(a.length);
-    expect(validRecordAfter(bytes, a.length, bytes.length, 1 << 20)).toBe(-1);
+    expect(validRecordAfter(bytes, 0, bytes.length, 1 << 20, 0n)).toBe(a.length);
+    expect(validRecordAfter(bytes, a.length, bytes.length, 1 << 20, 0n)).toBe(-1);
+  });
+
+  it('counts a valid record after damage only if its zxid continues the history', () => {
+    const damaged = new Uint8Array(16).fill(0xee);
+    const at = (zxid: bigint, after: bigint) => {
+      const record = encodeRecord(entry(zxid));
+      const bytes = new Uint8Array(damaged.length + record.length + 16);
+      bytes.set(damaged, 0);
+      bytes.set(record, damaged.length);
+      return validRecordAfter(bytes, 0, bytes.length, 1 << 20, after);
+    };
+    expect(at(z(6), z(5))).toBe(16); // the next txn
+    expect(at(z(9), z(5))).toBe(16); // later in the epoch: the txns in between were damaged
+    expect(at(z(1, 2), z(5))).toBe(16); // the next epoch
+    expect(at(z(1, 4), z(5))).toBe(16); // a later one (epochs that committed nothing are skipped)
+    expect(at(z(5), z(5))).toBe(-1); // not beyond the history: a copy inside a payload
+    expect(at(z(3), z(5))).toBe(-1);
+    expect(at(z(9, 0), z(1, 1))).toBe(-1); // an older epoch
   });
 
   it('checks the segment header against the file name', () => {

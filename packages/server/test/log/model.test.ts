@@ -94,6 +94,14 @@ describe('Storage against a model', () => {
                   await expect(storage.truncate(target)).rejects.toThrow(/SNAP/);
                   continue;
                 }
+                // Refused when part of the history up to the target is only in a snapshot beyond
+                // it (a SNAP jump): truncating would leave a shorter history than asked for.
+                const floor = snapshots.find((s) => s <= target) ?? 0n;
+                const inLog = new Set(logged);
+                if (state.some((zx) => zx > floor && zx <= target && !inLog.has(zx))) {
+                  await expect(storage.truncate(target)).rejects.toThrow(/SNAP/);
+                  continue;
+                }
                 await storage.truncate(target);
                 // What survives: the newest snapshot at or below the target plus the log after it
                 // (txns that only a deleted snapshot held are gone with it).
