@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ADMIN_COMMANDS, runAdminCommand } from './commands/admin.js';
 import { consoleOutput, runCliCommand } from './commands/cli.js';
 import { runEnsembleCommand, runEnsembleMemberCommand } from './commands/ensemble.js';
-import { runServerCommand } from './commands/server.js';
+import { runServerCommand, type ServerCommandOptions } from './commands/server.js';
 
 function intArg(what: string) {
   return (v: string): number => {
@@ -11,6 +11,23 @@ function intArg(what: string) {
       throw new InvalidArgumentError(`${what} must be a non-negative integer`);
     return n;
   };
+}
+
+/** `conclave server`'s parsed flags (commander's camelCase names) as ServerCommandOptions. */
+export function serverCommandOptions(o: Record<string, unknown>): ServerCommandOptions {
+  const r: ServerCommandOptions = {
+    dataDir: o.dataDir as string,
+    port: o.port as number,
+    host: o.host as string,
+    tickMs: o.tickMs as number,
+    fsync: o.fsync as boolean,
+    logLevel: o.logLevel as string,
+    json: o.jsonLogs === true,
+  };
+  if (o.superDigest !== undefined) r.superDigest = o.superDigest as string;
+  if (o.maxSessionTimeout !== undefined) r.maxSessionTimeoutMs = o.maxSessionTimeout as number;
+  if (o.maxClientCnxns !== undefined) r.maxConnectionsPerIp = o.maxClientCnxns as number;
+  return r;
 }
 
 /**
@@ -37,10 +54,35 @@ export function buildProgram(result: { exitCode: number }): Command {
         .default('info'),
     )
     .option('--json-logs', 'log JSON lines instead of readable text')
-    .option('--config <file>', 'ensemble file (JSON): run as member --id of that ensemble')
+    .option(
+      '--super-digest <digest>',
+      "super user: 'user:<base64 sha1 of user:password>', as ZooKeeper's superDigest; addauth digest user:password grants every permission",
+    )
+    .option(
+      '--max-session-timeout <ms>',
+      'largest session timeout a client may negotiate (default 20 × tick)',
+      intArg('max-session-timeout'),
+    )
+    .option(
+      '--max-client-cnxns <n>',
+      "connections one client address may hold, as ZooKeeper's maxClientCnxns (0 = no limit)",
+      intArg('max-client-cnxns'),
+      60,
+    )
+    .option(
+      '--config <file>',
+      'ensemble file (JSON): run as member --id of that ensemble; a member listed with "role": "observer" runs as an observer',
+    )
     .option('--id <n>', "this member's id in --config", intArg('id'))
     .action(async (o) => {
       if (o.config !== undefined) {
+        if (o.superDigest !== undefined || o.maxSessionTimeout !== undefined) {
+          process.stderr.write(
+            'conclave server: --super-digest and --max-session-timeout apply to a standalone server, not with --config\n',
+          );
+          result.exitCode = 1;
+          return;
+        }
         if (o.id === undefined) {
           process.stderr.write("conclave server: --config needs --id (this member's id in the file)\n");
           result.exitCode = 1;
@@ -56,15 +98,7 @@ export function buildProgram(result: { exitCode: number }): Command {
         });
         return;
       }
-      result.exitCode = await runServerCommand({
-        dataDir: o.dataDir,
-        port: o.port,
-        host: o.host,
-        tickMs: o.tickMs,
-        fsync: o.fsync,
-        logLevel: o.logLevel,
-        json: o.jsonLogs === true,
-      });
+      result.exitCode = await runServerCommand(serverCommandOptions(o));
     });
 
   program
@@ -72,6 +106,12 @@ export function buildProgram(result: { exitCode: number }): Command {
     .description('run a local ensemble of real member processes, supervised (Ctrl-C stops them all)')
     .requiredOption('--data-dir <dir>', "parent of the members' data directories")
     .option('--size <n>', 'voting members', intArg('size'), 3)
+    .option(
+      '--observers <n>',
+      'non-voting members (ids after the voters): they serve clients and forward writes, never vote',
+      intArg('observers'),
+      0,
+    )
     .option(
       '--base-port <port>',
       'client ports base..base+size-1, quorum ports base+1000..; 0 picks free ports',
@@ -88,6 +128,7 @@ export function buildProgram(result: { exitCode: number }): Command {
     .action(async (o) => {
       result.exitCode = await runEnsembleCommand({
         size: o.size,
+        observers: o.observers,
         dataDir: o.dataDir,
         basePort: o.basePort,
         tickMs: o.tickMs,

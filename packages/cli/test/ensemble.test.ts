@@ -71,12 +71,14 @@ describe('conclave ensemble / conclave server --config', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('`conclave ensemble --size 3` serves a replicated ensemble and stops it all on SIGINT', async () => {
+  it('`conclave ensemble --size 3 --observers 1` serves a replicated ensemble and stops it all on SIGINT', async () => {
     const { proc, match } = await spawnUntil(
       [
         'ensemble',
         '--size',
         '3',
+        '--observers',
+        '1',
         '--data-dir',
         join(dir, 'ens'),
         '--base-port',
@@ -89,7 +91,19 @@ describe('conclave ensemble / conclave server --config', () => {
     );
     try {
       const cs = match[1]!;
-      expect(cs.split(',')).toHaveLength(3);
+      expect(cs.split(',')).toHaveLength(4);
+      // Member 4 (after the voters) observes: it follows and serves, never votes.
+      const observerStatus = async () => {
+        const r = await fetch(`http://${cs.split(',')[3]}/admin/ensemble`).catch(() => undefined);
+        return r?.ok ? ((await r.json()) as { role: string }) : undefined;
+      };
+      const deadline = Date.now() + 30_000;
+      let st = await observerStatus();
+      while (st?.role !== 'observing' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        st = await observerStatus();
+      }
+      expect(st?.role).toBe('observing');
       expect(await eventually(['cli', '--server', cs, 'create', '/via-ensemble', 'hi'])).toMatchObject({
         code: 0,
       });

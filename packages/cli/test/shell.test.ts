@@ -76,3 +76,80 @@ describe('shell', () => {
     expect(out).toEqual(['Created /inter', 'x']);
   });
 });
+
+/** A session the server no longer knows: the shell must notice instead of using a dead client. */
+describe('shell with an expired session', () => {
+  const dirs: string[] = [];
+  const servers: Server[] = [];
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  /** A client whose session expired: its server is replaced, on the same port, by one that never knew it. */
+  async function expiredClient(): Promise<{ client: ConclaveClient; address: string }> {
+    const first = await mkdtemp(join(tmpdir(), 'conclave-shell-exp-'));
+    const second = await mkdtemp(join(tmpdir(), 'conclave-shell-exp-'));
+    dirs.push(first, second);
+    const old = await startServer({ dataDir: first, fsync: false });
+    const c = await connect(old.connectString, { sessionTimeoutMs: 4000 });
+    await old.close();
+    const fresh = await startServer({ dataDir: second, fsync: false, port: old.port });
+    servers.push(fresh);
+    const deadline = Date.now() + 30_000;
+    while (c.state !== 'EXPIRED') {
+      if (Date.now() > deadline) throw new Error(`client never saw its session expire (state ${c.state})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { client: c, address: fresh.connectString };
+  }
+
+  it('says the session expired, opens a new one and runs the command there', async () => {
+    const { client: dead, address } = await expiredClient();
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t) };
+    let fresh: ConclaveClient | undefined;
+    const input = new PassThrough();
+    const output = new PassThrough();
+    output.resume();
+    const done = interactiveShell(dead as unknown as ShellClient, address, io, input, output, {
+      reconnect: async () => {
+        fresh = await connect(address);
+        return fresh as unknown as ShellClient;
+      },
+    });
+    input.end('create /fresh x\nget /fresh\nquit\n');
+    expect(await done).toBe(0);
+    expect(err[0]).toMatch(
+      /^Session 0x[0-9a-f]+ expired: the server discarded it, with its ephemeral nodes and watches\.$/,
+    );
+    expect(err.slice(1)).toEqual([
+      `Reconnecting to ${address} with a new session...`,
+      `Connected: new session 0x${BigInt.asUintN(64, fresh!.sessionId).toString(16)}.`,
+    ]);
+    expect(out).toEqual(['Created /fresh', 'x']);
+    await Promise.all([fresh!.close(), dead.close()]);
+  }, 60_000);
+
+  it('without a way to reconnect it stops with exit code 1 and a clear message', async () => {
+    const { client: dead, address } = await expiredClient();
+    const out: string[] = [];
+    const err: string[] = [];
+    const input = new PassThrough();
+    const output = new PassThrough();
+    output.resume();
+    const done = interactiveShell(
+      dead as unknown as ShellClient,
+      address,
+      { out: (t) => out.push(t), err: (t) => err.push(t) },
+      input,
+      output,
+    );
+    input.end('ls /\nget /x\n');
+    expect(await done).toBe(1);
+    expect(out).toEqual([]);
+    expect(err.at(-1)).toBe('Exiting: start the cli again for a new session.');
+    await dead.close();
+  }, 60_000);
+});

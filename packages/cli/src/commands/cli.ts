@@ -16,12 +16,14 @@ export async function runCliCommand(
   io: ShellOutput = consoleOutput,
 ): Promise<number> {
   let client: Awaited<ReturnType<typeof connect>>;
-  try {
-    client = await connect(server, {
+  const open = () =>
+    connect(server, {
       sessionTimeoutMs: opts.timeoutMs,
       signal: AbortSignal.timeout(Math.max(5000, opts.timeoutMs)),
       retry: { retries: 2 },
     });
+  try {
+    client = await open();
   } catch (err) {
     for (const line of describeError(err)) io.err(line);
     io.err(
@@ -31,8 +33,17 @@ export async function runCliCommand(
   }
   try {
     if (words.length === 0) {
-      await interactiveShell(client as unknown as ShellClient, server, io);
-      return 0;
+      // An expired session is replaced by a new one (the shell says so), never used again.
+      const reconnect = async (): Promise<ShellClient> => {
+        const fresh = await open();
+        const dead = client;
+        client = fresh;
+        await dead.close().catch(() => {});
+        return fresh as unknown as ShellClient;
+      };
+      return await interactiveShell(client as unknown as ShellClient, server, io, undefined, undefined, {
+        reconnect,
+      });
     }
     return await runVerb(client as unknown as ShellClient, words, io);
   } finally {

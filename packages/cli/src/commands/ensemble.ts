@@ -59,6 +59,8 @@ export async function runEnsembleMemberCommand(o: EnsembleMemberCommandOptions):
 
 export interface EnsembleCommandOptions {
   size: number;
+  /** Non-voting members, after the voters (default 0). */
+  observers?: number;
   dataDir: string;
   basePort: number;
   tickMs: number;
@@ -67,15 +69,17 @@ export interface EnsembleCommandOptions {
 }
 
 /**
- * `conclave ensemble --size 3 --data-dir DIR [--base-port 2181]`: a local ensemble of real member
- * processes (client ports base..base+size-1, quorum ports base+1000…), supervised (a member that
- * dies is restarted), all stopped on Ctrl-C.
+ * `conclave ensemble --size 3 [--observers 1] --data-dir DIR [--base-port 2181]`: a local ensemble
+ * of real member processes (client ports base..base+size+observers-1, quorum ports base+1000…),
+ * supervised (a member that dies is restarted), all stopped on Ctrl-C. Observers get the ids after
+ * the voters.
  */
 export async function runEnsembleCommand(o: EnsembleCommandOptions): Promise<number> {
   let ens: Awaited<ReturnType<typeof startEnsemble>>;
   try {
     ens = await startEnsemble({
       size: o.size,
+      observers: o.observers ?? 0,
       dataDir: o.dataDir,
       basePort: o.basePort,
       tickMs: o.tickMs,
@@ -95,7 +99,7 @@ export async function runEnsembleCommand(o: EnsembleCommandOptions): Promise<num
   try {
     const leader = await ens.waitForLeader(60_000);
     process.stdout.write(
-      `Conclave ensemble of ${o.size} serving at ${ens.connectString} (leader: member ${leader})\n`,
+      `Conclave ensemble of ${o.size}${o.observers ? ` + ${o.observers} observer${o.observers > 1 ? 's' : ''}` : ''} serving at ${ens.connectString} (leader: member ${leader})\n`,
     );
   } catch (err) {
     process.stderr.write(`conclave ensemble: ${(err as Error).message}\n`);

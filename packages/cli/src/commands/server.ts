@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { startServer } from '@conclave/server';
-import pino from 'pino';
+import { type ServerOptions, startServer } from '@conclave/server';
+import pino, { type Logger } from 'pino';
 
 export interface ServerCommandOptions {
   dataDir: string;
@@ -10,6 +10,44 @@ export interface ServerCommandOptions {
   fsync: boolean;
   logLevel: string;
   json: boolean;
+  /** `user:base64(sha1(user:password))`: whoever adds that digest auth is the super user. */
+  superDigest?: string;
+  /** Upper bound of negotiated session timeouts; default 20 × tickMs. */
+  maxSessionTimeoutMs?: number;
+  /** Connections one client address may hold (ZooKeeper's maxClientCnxns); 0 = no limit. Default 60. */
+  maxConnectionsPerIp?: number;
+}
+
+/** ZooKeeper's superDigest form: a user name, ':', and the 28-character base64 of a SHA-1. */
+const SUPER_DIGEST = /^[^:\s]+:[A-Za-z0-9+/]{27}=$/;
+
+/**
+ * The startServer options a `conclave server` command line asks for. Throws RangeError (with
+ * what to do) for a malformed --super-digest; startServer checks the rest.
+ */
+export function serverOptionsOf(o: ServerCommandOptions, logger?: Logger): ServerOptions {
+  if (o.superDigest !== undefined && !SUPER_DIGEST.test(o.superDigest)) {
+    throw new RangeError(
+      "--super-digest must be 'user:<base64 sha1>' as ZooKeeper's superDigest, e.g. super:D/InIHSb7yEEbrWz8b9l71RjZJU= " +
+        "(echo -n 'super:PASSWORD' | openssl dgst -sha1 -binary | base64)",
+    );
+  }
+  const options: ServerOptions = {
+    dataDir: o.dataDir,
+    port: o.port,
+    host: o.host,
+    tickMs: o.tickMs,
+    fsync: o.fsync,
+  };
+  if (logger !== undefined) options.logger = logger;
+  if (o.superDigest !== undefined) options.superDigest = o.superDigest;
+  if (o.maxSessionTimeoutMs !== undefined) options.maxSessionTimeoutMs = o.maxSessionTimeoutMs;
+  if (o.maxConnectionsPerIp !== undefined) {
+    // As ZooKeeper, 0 turns the per-address limit off.
+    options.maxConnectionsPerIp =
+      o.maxConnectionsPerIp === 0 ? Number.MAX_SAFE_INTEGER : o.maxConnectionsPerIp;
+  }
+  return options;
 }
 
 const LEVELS: Record<number, string> = {
@@ -64,15 +102,7 @@ export async function runServerCommand(o: ServerCommandOptions): Promise<number>
   let server: Awaited<ReturnType<typeof startServer>>;
   let fatal: ((err: Error) => void) | undefined;
   try {
-    server = await startServer({
-      dataDir: o.dataDir,
-      port: o.port,
-      host: o.host,
-      tickMs: o.tickMs,
-      fsync: o.fsync,
-      logger,
-      onFatal: (err) => fatal?.(err),
-    });
+    server = await startServer({ ...serverOptionsOf(o, logger), onFatal: (err) => fatal?.(err) });
   } catch (err) {
     logger.fatal({ err }, 'server failed to start');
     process.stderr.write(`conclave server: ${(err as Error).message}\n`);

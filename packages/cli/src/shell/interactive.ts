@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import readline from 'node:readline';
+import { describeError } from './format.js';
 import { runVerb, type ShellClient, type ShellOutput, VERBS } from './verbs.js';
 
 /** Splits a command line into words; "double" or 'single' quotes keep spaces. */
@@ -41,17 +42,35 @@ export async function complete(client: ShellClient, line: string): Promise<[stri
   }
 }
 
+/** What {@link interactiveShell} does when the session has expired. */
+export interface ShellOptions {
+  /**
+   * Opens a new session (a new client). Without it, the shell stops with exit code 1 when it
+   * finds the session expired, instead of sending commands through a dead client.
+   */
+  reconnect?: () => Promise<ShellClient>;
+}
+
 const HISTORY_FILE = join(homedir(), '.conclave_history');
 const HISTORY_SIZE = 1000;
 
-/** The interactive zkCli-style shell; resolves when the user quits (or input ends). */
+/**
+ * The interactive zkCli-style shell; resolves with the exit code when the user quits (or input
+ * ends): 0, or 1 when it stopped because the session expired and could not be replaced.
+ *
+ * An expired session cannot serve anything again (its ephemeral nodes and watches are gone), so
+ * before each command the shell checks the client's state: when EXPIRED it says so and opens a
+ * new session with `opts.reconnect`, or stops.
+ */
 export async function interactiveShell(
-  client: ShellClient,
+  initialClient: ShellClient,
   connectString: string,
   io: ShellOutput,
   input: NodeJS.ReadableStream = process.stdin,
   output: NodeJS.WritableStream = process.stdout,
-): Promise<void> {
+  opts: ShellOptions = {},
+): Promise<number> {
+  let client = initialClient;
   const terminal = (input as { isTTY?: boolean }).isTTY === true;
   let history: string[] = [];
   if (terminal) {
@@ -71,15 +90,45 @@ export async function interactiveShell(
     },
   });
   let n = 0;
+  let exitCode = 0;
   const prompt = () => {
     rl.setPrompt(`[conclave: ${connectString} ${n++}] `);
     rl.prompt();
+  };
+  /** False when the session expired and no new one could be had: the shell must stop. */
+  const ensureSession = async (): Promise<boolean> => {
+    if (client.state !== 'EXPIRED') return true;
+    const id =
+      client.sessionId === undefined ? '' : ` 0x${BigInt.asUintN(64, client.sessionId).toString(16)}`;
+    io.err(`Session${id} expired: the server discarded it, with its ephemeral nodes and watches.`);
+    if (opts.reconnect === undefined) {
+      io.err('Exiting: start the cli again for a new session.');
+      return false;
+    }
+    io.err(`Reconnecting to ${connectString} with a new session...`);
+    try {
+      client = await opts.reconnect();
+    } catch (err) {
+      for (const text of describeError(err)) io.err(text);
+      io.err('Exiting: could not open a new session.');
+      return false;
+    }
+    const newId =
+      client.sessionId === undefined ? '' : ` 0x${BigInt.asUintN(64, client.sessionId).toString(16)}`;
+    io.err(`Connected: new session${newId}.`);
+    return true;
   };
   prompt();
   for await (const line of rl) {
     const words = splitWords(line);
     if (words[0] === 'quit' || words[0] === 'exit') break;
-    if (words.length > 0) await runVerb(client, words, io);
+    if (words.length > 0) {
+      if (!(await ensureSession())) {
+        exitCode = 1;
+        break;
+      }
+      await runVerb(client, words, io);
+    }
     prompt();
   }
   rl.close();
@@ -89,4 +138,5 @@ export async function interactiveShell(
       () => {},
     );
   }
+  return exitCode;
 }

@@ -31,6 +31,9 @@ export interface ShellClient {
   setACL(path: string, acl: ACL[], opts?: { version?: number }): Promise<Stat>;
   sync(path: string): Promise<unknown>;
   addAuth(scheme: string, auth: string | Uint8Array): Promise<void>;
+  /** The client's connection state (ConclaveClient.state); the shell notices 'EXPIRED'. */
+  readonly state?: string;
+  readonly sessionId?: bigint;
 }
 
 export interface ShellOutput {

@@ -3,15 +3,34 @@ import { BadArgumentsError } from '@conclave/core';
 
 /** One member of an ensemble, as the ensemble file lists it. */
 export interface MemberConfig {
-  /** ZooKeeper's `myid`: 1..255 (it is the high byte of the session ids this member creates). */
+  /**
+   * ZooKeeper's `myid`: 1..254. It is the high byte of the session ids this member creates, and
+   * 255 would make those ids negative as signed 64-bit numbers (ZooKeeper's clients read them so).
+   */
   id: number;
   host: string;
   /** Port for clients (ws) and the admin endpoint. */
   clientPort: number;
   /** Port for member-to-member (quorum) traffic. */
   quorumPort: number;
-  /** Voters elect and ACK; observers only follow (not yet supported by the network shell). */
+  /**
+   * `voter` (default) elects and ACKs proposals; `observer` follows the leader, serves clients and
+   * forwards their writes, but never votes, so adding observers scales reads without slowing writes.
+   */
   role: 'voter' | 'observer';
+}
+
+/**
+ * Bounds of member-to-member traffic, shared by every member (the sender's chunk size must fit the
+ * receiver's bounds). All optional; the defaults suit production.
+ */
+export interface QuorumLimits {
+  /** Bytes queued for one peer (socket buffer, or messages held behind a SNAP stream) before it is dropped as too slow. Default 64 MiB. */
+  maxQueuedBytes?: number;
+  /** Largest piece of a snapshot in one SNAP stream frame. Default 1 MiB. */
+  snapChunkBytes?: number;
+  /** Largest snapshot a learner reassembles from a SNAP stream. Default 4 GiB. */
+  maxSnapshotBytes?: number;
 }
 
 /** The ensemble file: `{ "members": [ { "id": 1, "host": "127.0.0.1", "clientPort": 2181, "quorumPort": 2888, "role": "voter" }, … ] }`. */
@@ -19,6 +38,8 @@ export interface EnsembleConfig {
   members: MemberConfig[];
   /** ZooKeeper's tickTime, shared by every member. Default 2000. */
   tickMs?: number;
+  /** Quorum transport bounds (optional; see {@link QuorumLimits}). */
+  quorum?: QuorumLimits;
 }
 
 const bad = (why: string) => new BadArgumentsError(`ensemble config: ${why}`);
@@ -36,7 +57,7 @@ function port(v: unknown, what: string): number {
  */
 export function parseEnsembleConfig(value: unknown): EnsembleConfig {
   if (typeof value !== 'object' || value === null) throw bad('expected an object with a "members" array');
-  const v = value as { members?: unknown; tickMs?: unknown };
+  const v = value as { members?: unknown; tickMs?: unknown; quorum?: unknown };
   if (!Array.isArray(v.members) || v.members.length === 0) throw bad('"members" must be a non-empty array');
   const members: MemberConfig[] = [];
   const ids = new Set<number>();
@@ -45,8 +66,10 @@ export function parseEnsembleConfig(value: unknown): EnsembleConfig {
     if (typeof m !== 'object' || m === null) throw bad(`members[${i}] must be an object`);
     const r = m as Record<string, unknown>;
     const id = r.id;
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 255) {
-      throw bad(`members[${i}].id must be an integer in 1..255, got ${JSON.stringify(id)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 254) {
+      throw bad(
+        `members[${i}].id must be an integer in 1..254 (the high byte of its session ids), got ${JSON.stringify(id)}`,
+      );
     }
     if (ids.has(id)) throw bad(`member id ${id} is listed twice`);
     ids.add(id);
@@ -74,7 +97,30 @@ export function parseEnsembleConfig(value: unknown): EnsembleConfig {
     }
     config.tickMs = v.tickMs;
   }
+  if (v.quorum !== undefined) config.quorum = parseQuorumLimits(v.quorum);
   return config;
+}
+
+function parseQuorumLimits(value: unknown): QuorumLimits {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw bad('"quorum" must be an object of byte limits');
+  }
+  const out: QuorumLimits = {};
+  // A chunk below 1 KiB would make a snapshot millions of frames; a bound below a chunk could never drain.
+  const min = { maxQueuedBytes: 64 * 1024, snapChunkBytes: 1024, maxSnapshotBytes: 64 * 1024 } as const;
+  for (const [k, v] of Object.entries(value)) {
+    if (!(k in min)) throw bad(`quorum.${k} is not a known setting (${Object.keys(min).join(', ')})`);
+    const key = k as keyof typeof min;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min[key]) {
+      throw bad(`quorum.${k} must be an integer number of bytes ≥ ${min[key]}, got ${JSON.stringify(v)}`);
+    }
+    // A chunk must fit in one quorum frame (256 MiB) with room to spare.
+    if (key === 'snapChunkBytes' && v > 64 * 1024 * 1024) {
+      throw bad(`quorum.snapChunkBytes must be at most 64 MiB (${64 * 1024 * 1024}), got ${v}`);
+    }
+    out[key] = v;
+  }
+  return out;
 }
 
 /** Reads and validates an ensemble file (JSON). */

@@ -13,8 +13,8 @@ import type { ForwardedWrite } from './messages.js';
 export class LeaderPrep {
   private readonly preparer: Preparer;
   private readonly settler: TokenSettler;
-  /** zxid → prep token (settled when the txn is applied) and when it was proposed. */
-  private readonly tokens = new Map<bigint, { token: number; atMs: number }>();
+  /** zxid → prep token (settled when the txn is applied; none for a txn not prepped) and when it was proposed. */
+  private readonly tokens = new Map<bigint, { token: number | undefined; atMs: number }>();
 
   constructor(db: Database, opts: { maxDataBytes: number; superDigest: string | undefined }) {
     this.preparer = new Preparer(db, { maxDataBytes: opts.maxDataBytes, superDigest: opts.superDigest });
@@ -61,8 +61,8 @@ export class LeaderPrep {
     return r === undefined ? undefined : { txn: r.txn, token: r.token };
   }
 
-  /** The txn prepped with `token` was proposed as `zxid`. */
-  proposed(zxid: bigint, token: number): void {
+  /** The txn prepped with `token` (undefined: answered without prep, e.g. SESSIONMOVED) was proposed as `zxid`. */
+  proposed(zxid: bigint, token: number | undefined): void {
     this.tokens.set(zxid, { token, atMs: performance.now() });
   }
 
@@ -76,7 +76,7 @@ export class LeaderPrep {
     const mine = this.tokens.get(zxid);
     if (mine === undefined) return undefined;
     this.tokens.delete(zxid);
-    this.settler.finished(mine.token);
+    if (mine.token !== undefined) this.settler.finished(mine.token);
     return performance.now() - mine.atMs;
   }
 }

@@ -29,12 +29,17 @@ async function main(): Promise<void> {
       'snapshot-every': { type: 'string' },
       'exit-with-parent': { type: 'boolean', default: false },
       'cleanup-interval-ms': { type: 'string' },
+      // Also from the environment, so a test harness that spawns members can set it.
+      'max-outstanding-proposals': {
+        type: 'string',
+        default: process.env.CONCLAVE_MAX_OUTSTANDING_PROPOSALS,
+      },
       'log-level': { type: 'string', default: process.env.CONCLAVE_LOG_LEVEL ?? 'info' },
     },
   });
   if (values.config === undefined || values.id === undefined || values['data-dir'] === undefined) {
     throw new Error(
-      'usage: member-main --config FILE --id N --data-dir DIR [--no-fsync] [--snapshot-every N] [--cleanup-interval-ms MS] [--exit-with-parent]',
+      'usage: member-main --config FILE --id N --data-dir DIR [--no-fsync] [--snapshot-every N] [--cleanup-interval-ms MS] [--max-outstanding-proposals N] [--exit-with-parent]',
     );
   }
   // Watched before the (possibly slow) start: a supervisor that dies meanwhile must not leave us behind.
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
   };
   if (values['exit-with-parent']) watchParent(() => onParentGone());
   const config = await loadEnsembleConfig(values.config);
+  const maxOutstanding = positiveInt(values['max-outstanding-proposals'], '--max-outstanding-proposals');
   const logger = pino({ level: values['log-level'] }, pino.destination(2));
   const member = await startMember({
     config,
@@ -58,6 +64,7 @@ async function main(): Promise<void> {
         ? { cleanupIntervalMs: Number(values['cleanup-interval-ms']) }
         : {}),
     },
+    ...(maxOutstanding !== undefined ? { maxOutstandingProposals: maxOutstanding } : {}),
     logger,
     onFatal: () => {
       process.exitCode = 1;
@@ -82,6 +89,13 @@ async function main(): Promise<void> {
     stop();
   };
   if (parentGone) onParentGone();
+}
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${value}`);
+  return n;
 }
 
 /**

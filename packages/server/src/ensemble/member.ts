@@ -1,6 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import type http from 'node:http';
-import { BadArgumentsError, CloseCode, type Txn, type TxnEntry } from '@conclave/core';
+import {
+  BadArgumentsError,
+  CloseCode,
+  ErrorCode,
+  type Txn,
+  type TxnEntry,
+  zxidCounter,
+  zxidEpoch,
+} from '@conclave/core';
 import pino, { type Logger } from 'pino';
 import { Database } from '../datatree/index.js';
 import { Storage } from '../log/index.js';
@@ -12,13 +20,28 @@ import { type ResolvedOptions, resolveOptions, type ServerOptions } from '../ser
 import type { RequestPipeline } from '../server/pipeline.js';
 import type { Proposal } from '../server/replicator.js';
 import { SeededPrng, ZabNode } from '../zab/index.js';
-import type { Ready, ZabEvent, ZabMessage, ZabRole, ZabTimingConfig } from '../zab/types.js';
+import type {
+  LogRange as ZabLogRange,
+  Ready,
+  ZabEvent,
+  ZabMessage,
+  ZabRole,
+  ZabTimingConfig,
+} from '../zab/types.js';
 import type { EnsembleConfig, MemberConfig } from './config.js';
 import type { ForwardedWrite, QuorumMessage } from './messages.js';
 import { LeaderPrep } from './leader-prep.js';
 import { ensembleMetrics, LatencyStats, type MemberStatus, modeOf } from './member-status.js';
 import { isRoutedTxn, type RoutedTxn } from './routing-preparer.js';
 import { buildServingPipeline } from './serving-pipeline.js';
+import { admitClient } from './client-admission.js';
+import {
+  DEFAULT_MAX_SNAPSHOT_BYTES,
+  DEFAULT_SNAP_CHUNK_BYTES,
+  SnapshotAssembler,
+  SnapStreamError,
+  snapshotFrames,
+} from './snapshot-stream.js';
 import { type PeerAddress, QuorumTransport } from './transport.js';
 
 /** Options of {@link startMember}. */
@@ -35,6 +58,11 @@ export interface MemberOptions {
   timing?: Partial<ZabTimingConfig>;
   /** Seed of the election jitter. Default: from the clock. */
   seed?: number;
+  /**
+   * Leader: proposals in flight (proposed, not yet committed) before further writes are answered
+   * THROTTLEDOP. Default 10 000 (the ZabNode's default).
+   */
+  maxOutstandingProposals?: number;
   logger?: Logger;
   /** The member stopped for good (log write failed, invariant broke): the process should exit. */
   onFatal?: (err: Error) => void;
@@ -67,6 +95,13 @@ interface Serving {
 
 const hex = (z: bigint) => `0x${z.toString(16)}`;
 
+type Frames = Iterable<QuorumMessage> | AsyncIterable<QuorumMessage>;
+
+async function* concatFrames(head: Frames, tail: Iterable<QuorumMessage>): AsyncGenerator<QuorumMessage> {
+  yield* head;
+  yield* tail;
+}
+
 /**
  * Starts one ensemble member: recovers its data directory, joins the quorum on its quorum port
  * and serves clients on its client port whenever its ZAB node is serving.
@@ -89,6 +124,8 @@ class MemberShell implements EnsembleMember {
   private readonly opts: ResolvedOptions;
   private readonly log: Logger;
   private readonly zabTickMs: number;
+  private readonly maxOutstandingProposals: number;
+  private readonly voterIds: Set<number>;
   private storage!: Storage;
   private db!: Database;
   private node!: ZabNode<TxnEntry>;
@@ -106,11 +143,38 @@ class MemberShell implements EnsembleMember {
   /** Periodic snapshots of the current serving period's database (every snapshotEveryTxns). */
   private snapshots: SnapshotScheduler | null = null;
   private readonly pendingExpiries = new Set<bigint>();
+  /**
+   * Leader, for admin: voting followers that ACKed NEWLEADER in this leadership's epoch (a
+   * FOLLOWERINFO means the follower connects again and is syncing, not in sync).
+   */
+  private followersInSync = { epoch: -1, ids: new Set<number>() };
   /** The last leader→learner message received: where this member's leader stream stands. */
   private lastFromLeader: { from: number; conn: number; seq: number; epoch: number } | undefined;
   private readonly heldFollowerInfo = new Map<number, { msg: ZabMessage<TxnEntry>; atMs: number }>();
-  private readonly syncWaiters = new Map<number, () => void>();
+  private readonly syncWaiters = new Map<number, { resolve: () => void; gen: number }>();
+  /** Connections waiting for a sync before their connect request is handled (see admitClient). */
+  private readonly admissions = new Set<() => void>();
+  /**
+   * Leader: the member holding each session's client connection (ZooKeeper's session owner), for
+   * the epoch it was recorded in. A write of the session forwarded by any other member is answered
+   * SESSIONMOVED: it was sent by a connection the client has left, and applying it after the
+   * writes the client has since made through its owner would break the session's FIFO order.
+   */
+  private owners: { epoch: number; bySession: Map<bigint, number> } = { epoch: -1, bySession: new Map() };
+  /**
+   * Writes this member forwarded, per session in order, with the connection that sent each
+   * (so a SESSIONMOVED answer closes that connection, not a newer one of the same session).
+   */
+  private readonly inFlight = new Map<
+    bigint,
+    { cxid: number; conn: { close(code: number, why: string): void } | undefined }[]
+  >();
   private nextSyncId = 1;
+  /** Learner: SNAP streams being received from the leader. */
+  private readonly snapIn: SnapshotAssembler;
+  private nextSnapStream = 1;
+  /** Leader: DIFF from the log only after this zxid (raised when reading failed, or by a SNAP install). */
+  private logFloorMin = 0n;
   private servingGen = 0;
   private pumping = false;
   private closed = false;
@@ -137,7 +201,12 @@ class MemberShell implements EnsembleMember {
       memberId: me.id,
     });
     this.zabTickMs = options.zabTickMs ?? Math.min(100, tickMs);
+    this.maxOutstandingProposals = options.maxOutstandingProposals ?? 10_000;
+    this.voterIds = new Set(options.config.members.filter((m) => m.role === 'voter').map((m) => m.id));
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ member: me.id });
+    this.snapIn = new SnapshotAssembler(
+      options.config.quorum?.maxSnapshotBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES,
+    );
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -170,6 +239,7 @@ class MemberShell implements EnsembleMember {
         observers,
         prng: new SeededPrng(this.options.seed ?? (Date.now() ^ (this.id << 20)) >>> 0),
         timing,
+        maxOutstandingProposals: this.maxOutstandingProposals,
         persisted: {
           acceptedEpoch: epochs.acceptedEpoch,
           currentEpoch: epochs.currentEpoch,
@@ -194,6 +264,9 @@ class MemberShell implements EnsembleMember {
         onMessage: (from, msg) => this.onQuorumMessage(from, msg),
         onPeerDown: (peer) => this.onPeerDown(peer),
         log: this.log,
+        ...(this.options.config.quorum?.maxQueuedBytes !== undefined
+          ? { maxQueuedBytes: this.options.config.quorum.maxQueuedBytes }
+          : {}),
       });
       await this.transport.start();
       this.listener = await Listener.start({
@@ -204,7 +277,18 @@ class MemberShell implements EnsembleMember {
         onConnection: (ws, address, port) => {
           const s = this.serving_;
           if (s === null) ws.close(CloseCode.NOT_SERVING, 'this member is not serving (no leader yet)');
-          else s.pipeline.accept(ws, address, port);
+          else
+            admitClient(ws, {
+              maxFrameBytes: this.opts.maxFrameBytes,
+              maxEarlyFrames: this.opts.maxOutstandingRequests,
+              knows: (sessionId) => this.db.sessions.has(sessionId),
+              sync: () => this.syncForAdmission(),
+              accept: () => {
+                if (this.serving_ !== s) return false;
+                s.pipeline.accept(ws, address, port);
+                return true;
+              },
+            });
         },
         onHttpRequest: (req, res) => this.admin(req, res),
       });
@@ -296,6 +380,10 @@ class MemberShell implements EnsembleMember {
       synced: { ...this.syncedBy },
       rebuilds: this.rebuilds,
       learners: this.node.status().learners,
+      syncedFollowers:
+        this.node.role === 'leading' && this.followersInSync.epoch === this.node.acceptedEpoch
+          ? this.followersInSync.ids.size
+          : 0,
       proposalLatencyMs: this.latency.summary(),
     };
   }
@@ -349,6 +437,8 @@ class MemberShell implements EnsembleMember {
           this.heldFollowerInfo.set(from, { msg: m, atMs: Date.now() });
           return;
         }
+        if (m.type === 'snap' && !this.takeStreamedSnapshot(from, m)) return;
+        this.noteFollowerSync(m);
         if ('seq' in m) this.lastFromLeader = { from: m.from, conn: m.conn, seq: m.seq, epoch: m.epoch };
         this.guard(() => this.node.step(m));
         this.kick();
@@ -359,11 +449,56 @@ class MemberShell implements EnsembleMember {
         return;
       case 'refused':
         // Only the leader of the current serving period can strand one of its writes.
-        if (this.serving_ !== null && this.serving_.leaderId === from) this.onRefused(msg.sessionId);
+        if (this.serving_ !== null && this.serving_.leaderId === from)
+          this.onRefused(msg.sessionId, msg.cxid, msg.err);
+        return;
+      case 'owner':
+        this.recordOwner(msg.sessionId, from);
+        return;
+      case 'snap-chunk':
+        try {
+          this.snapIn.chunk(from, msg);
+        } catch (err) {
+          this.badSnapStream(from, err);
+        }
         return;
       case 'hello':
         return;
     }
+  }
+
+  /**
+   * Learner: a streamed SNAP's trailer arrived. Puts the reassembled, verified snapshot in the
+   * message for the node; false (and the leader connection is treated as broken, so the node
+   * starts over) when the stream was incomplete or corrupt.
+   */
+  private takeStreamedSnapshot(from: number, m: Extract<ZabMessage<TxnEntry>, { type: 'snap' }>): boolean {
+    try {
+      m.snapshot = this.snapIn.finish(from, m.snapshot);
+      return true;
+    } catch (err) {
+      this.badSnapStream(from, err);
+      return false;
+    }
+  }
+
+  private badSnapStream(from: number, err: unknown): void {
+    if (!(err instanceof SnapStreamError)) {
+      this.die(err); // not the stream's fault: a bug here
+      return;
+    }
+    this.log.warn({ leader: from, err: err.message }, 'bad SNAP stream from the leader; starting over');
+    // Exactly what a broken connection does: the node sees a sequence gap and re-syncs.
+    this.onPeerDown(from);
+  }
+
+  /** Leader: follows which voting followers are in sync (the node's own record is not exposed). */
+  private noteFollowerSync(m: ZabMessage<TxnEntry>): void {
+    if (this.node.role !== 'leading') return;
+    const epoch = this.node.acceptedEpoch;
+    if (this.followersInSync.epoch !== epoch) this.followersInSync = { epoch, ids: new Set() };
+    if (m.type === 'followerInfo') this.followersInSync.ids.delete(m.from);
+    else if (m.type === 'ackNewLeader' && this.voterIds.has(m.from)) this.followersInSync.ids.add(m.from);
   }
 
   /**
@@ -374,6 +509,7 @@ class MemberShell implements EnsembleMember {
    * reset as one: a ping that skips a sequence number on that connection.
    */
   private onPeerDown(peer: number): void {
+    this.snapIn.drop(peer);
     const last = this.lastFromLeader;
     const role = this.node.role;
     if (this.closed || this.fatal !== null || last === undefined || last.from !== peer) return;
@@ -399,32 +535,91 @@ class MemberShell implements EnsembleMember {
     const txn = p.txn as Txn | RoutedTxn;
     if (!isRoutedTxn(txn)) throw new Error('invariant: an ensemble pipeline proposed an unrouted txn');
     const write: ForwardedWrite = { sessionId: p.sessionId, cxid: p.cxid, request: txn.request };
+    const s = this.serving_;
     const leader = this.node.leaderId;
+    if (s === null || leader === undefined) {
+      this.onRefused(p.sessionId, p.cxid, ErrorCode.CONNECTIONLOSS);
+      return;
+    }
+    // Recorded before it leaves (a leader that is this member may refuse it synchronously). The
+    // sending connection is the session's bound one (undefined while a createSession is made).
+    const conn = s.pipeline.bySession.get(p.sessionId);
+    let queue = this.inFlight.get(p.sessionId);
+    if (queue === undefined) this.inFlight.set(p.sessionId, (queue = []));
+    queue.push({ cxid: p.cxid, conn });
     if (leader === this.id) this.leaderTake(this.id, write);
-    else if (leader !== undefined && this.serving_ !== null)
-      this.transport.send(leader, { kind: 'forward', write });
-    else this.onRefused(p.sessionId);
+    else this.transport.send(leader, { kind: 'forward', write });
+  }
+
+  /**
+   * A client connection of the session is now bound here (created or resumed). Tells the leader
+   * before any write of that connection is forwarded (one FIFO link), so the leader can refuse
+   * what the session's previous connection, on another member, still has in flight.
+   */
+  private announceOwner(sessionId: bigint): void {
+    const leader = this.node.leaderId;
+    if (leader === this.id) this.recordOwner(sessionId, this.id);
+    else if (leader !== undefined) this.transport.send(leader, { kind: 'owner', sessionId });
+  }
+
+  /** Leader: `member` holds the session's client connection from now on. */
+  private recordOwner(sessionId: bigint, member: number): void {
+    if (this.node.role !== 'leading') return;
+    this.ownersNow().set(sessionId, member);
+  }
+
+  /** Owners recorded in this leader's current epoch (an earlier epoch's are stale: every client reconnected since). */
+  private ownersNow(): Map<bigint, number> {
+    const epoch = this.node.currentEpoch;
+    if (this.owners.epoch !== epoch) this.owners = { epoch, bySession: new Map() };
+    return this.owners.bySession;
+  }
+
+  /** Leader: proposals logged but not yet committed (what ZabNode bounds by maxOutstandingProposals). */
+  private proposalsInFlight(): number {
+    const last = this.node.lastZxid;
+    const committed = this.node.committedZxid;
+    if (zxidEpoch(last) !== zxidEpoch(committed)) return zxidCounter(last);
+    return zxidCounter(last) - zxidCounter(committed);
   }
 
   /**
    * Leader: prep a routed request against the database plus outstanding changes and propose
    * the txn. Error txns are ordered too (as ZooKeeper does), so the origin answers every write on
-   * apply, in its session's order.
+   * apply, in its session's order. `fromClient` false: the server's own write (an expiry's
+   * closeSession), which no owner check or throttle applies to.
    */
-  private leaderTake(origin: number, w: ForwardedWrite): void {
+  private leaderTake(origin: number, w: ForwardedWrite, fromClient = true): void {
     const lead = this.leadership;
     if (lead === null || this.node.role !== 'leading' || !this.node.serving) {
-      this.refuse(origin, w);
+      this.refuse(origin, w, ErrorCode.CONNECTIONLOSS, fromClient);
+      return;
+    }
+    // Checked before prep: a write prepped but never proposed would leave its change outstanding
+    // (seen by later preps) until its token settles.
+    if (fromClient && this.proposalsInFlight() >= this.maxOutstandingProposals) {
+      this.refuse(origin, w, ErrorCode.THROTTLEDOP, fromClient);
       return;
     }
     const now = Date.now();
-    const { txn, token } = lead.prep(w, now, this.log);
+    // ZooKeeper's checkSession(sessionId, owner): a write from a member the session has left.
+    const owner = this.ownersNow().get(w.sessionId);
+    const moved = fromClient && w.request.kind !== 'createSession' && owner !== undefined && owner !== origin;
+    const { txn, token } = moved
+      ? { txn: { type: 'error', err: ErrorCode.SESSIONMOVED } as Txn, token: undefined }
+      : lead.prep(w, now, this.log);
     const r = this.node.propose({ sessionId: w.sessionId, cxid: w.cxid, time: now, txn });
     if (!r.ok) {
-      lead.abandoned(token);
-      this.refuse(origin, w);
+      if (token !== undefined) lead.abandoned(token);
+      this.refuse(
+        origin,
+        w,
+        r.reason === 'throttled' ? ErrorCode.THROTTLEDOP : ErrorCode.CONNECTIONLOSS,
+        fromClient,
+      );
       return;
     }
+    if (txn.type === 'createSession') this.recordOwner(w.sessionId, origin);
     lead.proposed(r.zxid, token);
     this.kick();
   }
@@ -463,38 +658,101 @@ class MemberShell implements EnsembleMember {
     };
   }
 
-  private refuse(origin: number, w: ForwardedWrite): void {
-    if (origin === this.id) this.onRefused(w.sessionId);
-    else this.transport.send(origin, { kind: 'refused', sessionId: w.sessionId, cxid: w.cxid });
+  private refuse(origin: number, w: ForwardedWrite, err: number, fromClient: boolean): void {
+    if (!fromClient) {
+      // An expiry's closeSession: keep it pending; proposeExpiries retries after the next Ready.
+      if (w.request.kind === 'closeSession') this.pendingExpiries.add(w.sessionId);
+      return;
+    }
+    if (origin === this.id) this.onRefused(w.sessionId, w.cxid, err);
+    else this.transport.send(origin, { kind: 'refused', sessionId: w.sessionId, cxid: w.cxid, err });
   }
 
   /**
-   * A write of this member's session will never be applied. Its pipeline still waits for it, so
-   * the serving period is restarted: every client reconnects and retries (CONNECTIONLOSS), as
-   * after a leader change.
+   * The leader refused a write of this member's session: answer just that write with `err`.
+   * THROTTLEDOP (overload) fails only that write: the client may retry it, and no one else is
+   * disturbed (restarting the serving period would turn overload into a reconnect storm). Any
+   * other refusal means the leader no longer leads: that session's connection is closed too, so its
+   * client reconnects (CONNECTIONLOSS), to this member once it serves again or to another.
    */
-  private onRefused(sessionId: bigint): void {
-    this.log.info({ session: hex(sessionId) }, 'write refused by the leader; restarting the serving period');
-    this.stopServing('the leader refused a write; reconnect');
-    queueMicrotask(() => {
-      this.updateServing();
-      this.kick();
+  private onRefused(sessionId: bigint, cxid: number, err: number): void {
+    const s = this.serving_;
+    this.forgetInFlight(sessionId, cxid);
+    if (s === null) return; // the period ended: its connections are closed already
+    this.log.debug({ session: hex(sessionId), cxid, err }, 'write refused by the leader');
+    s.pipeline.abandon(sessionId, cxid, err);
+    if (err !== ErrorCode.THROTTLEDOP) {
+      s.pipeline.bySession
+        .get(sessionId)
+        ?.close(CloseCode.NOT_SERVING, 'the leader refused a write; reconnect');
+      queueMicrotask(() => {
+        this.updateServing();
+        this.kick();
+      });
+    }
+  }
+
+  /** A sync for {@link admitClient}: true once done, false if the serving period ends first. */
+  private syncForAdmission(): Promise<boolean> {
+    const gen = this.serving_?.gen;
+    if (gen === undefined) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const ended = () => resolve(false);
+      this.admissions.add(ended);
+      this.trySync(() => {
+        this.admissions.delete(ended);
+        resolve(true);
+      }, gen);
     });
   }
 
-  /** The pipeline's sync: resolves once the node says every write committed before it is applied here. */
+  /** Drops `cxid` from the session's forwarded writes; returns its sending connection if it was there. */
+  private forgetInFlight(
+    sessionId: bigint,
+    cxid: number,
+  ): { conn: { close(code: number, why: string): void } | undefined } | undefined {
+    const queue = this.inFlight.get(sessionId);
+    if (queue === undefined) return undefined;
+    const i = queue.findIndex((f) => f.cxid === cxid);
+    if (i < 0) return undefined;
+    const [f] = queue.splice(i, 1);
+    if (queue.length === 0) this.inFlight.delete(sessionId);
+    return f;
+  }
+
+  /**
+   * The pipeline's sync: resolves once the node says every write committed before it is applied
+   * here. A sync the node cannot take or fails (it is between leaders) is retried every ZAB tick
+   * while this serving period lasts; when the period ends, its connections close (CONNECTIONLOSS).
+   */
   private startSync(): Promise<void> {
+    const gen = this.serving_?.gen;
+    return new Promise((resolve) => {
+      if (gen !== undefined) this.trySync(resolve, gen);
+    });
+  }
+
+  private trySync(resolve: () => void, gen: number): void {
+    if (this.serving_?.gen !== gen || this.closed) return;
     const reqId = this.nextSyncId++;
     let r: ReturnType<ZabNode<TxnEntry>['sync']> | undefined;
     this.guard(() => {
       r = this.node.sync(reqId);
     });
     if (r === undefined || !r.ok) {
-      this.onRefused(0n);
-      return new Promise(() => {}); // its connection is being closed: CONNECTIONLOSS
+      this.retrySync(resolve, gen);
+      return;
     }
+    this.syncWaiters.set(reqId, { resolve, gen });
     this.kick();
-    return new Promise((resolve) => this.syncWaiters.set(reqId, resolve));
+  }
+
+  private retrySync(resolve: () => void, gen: number): void {
+    queueMicrotask(() => {
+      this.updateServing();
+      this.kick();
+    });
+    setTimeout(() => this.trySync(resolve, gen), this.zabTickMs).unref();
   }
 
   // ------------------------------------------------------------------ the Ready loop
@@ -508,6 +766,8 @@ class MemberShell implements EnsembleMember {
     this.pumping = true;
     try {
       while (!this.closed && this.fatal === null && this.node.hasReady()) {
+        const log = this.logStart();
+        this.node.setLogStart(log?.first, log?.maxEntries);
         const rd = this.node.ready();
         await this.persist(rd);
         this.afterPersist(rd);
@@ -536,6 +796,8 @@ class MemberShell implements EnsembleMember {
       await this.storage.truncate(zxid);
       this.db = db;
       this.resyncSessions();
+      // The log now jumps from its older entries to this snapshot: no DIFF can be read across it.
+      if (this.logFloorMin < zxid) this.logFloorMin = zxid;
       this.log.info({ zxid: hex(zxid) }, 'installed snapshot from the leader');
     }
     if (rd.toTruncate !== undefined) {
@@ -579,23 +841,110 @@ class MemberShell implements EnsembleMember {
       if (s.ok) {
         if (this.db.lastZxid < s.zxid)
           throw new Error('invariant: sync answered before its zxid was applied');
-        resolve();
-      } else this.onRefused(0n);
+        resolve.resolve();
+      } else this.retrySync(resolve.resolve, resolve.gen);
     }
-    for (const m of rd.messages) {
+    this.sendMessages(rd.messages);
+    for (const e of rd.events) this.onEvent(e);
+    // Expiries the leader could not propose yet (throttled) are retried after every Ready.
+    if (this.pendingExpiries.size > 0) this.proposeExpiries();
+    this.updateServing();
+    this.releaseFollowerInfo();
+  }
+
+  /**
+   * Duty 4. A learner's sync stream — SNAP, DIFF or TRUNC and everything after it to that learner
+   * in this Ready (the proposals, COMMIT, NEWLEADER) — may be far bigger than the per-peer queue
+   * bound, so it goes out as one paced transport stream; the rest is sent as usual.
+   */
+  private sendMessages(messages: ReadonlyArray<ZabMessage<TxnEntry>>): void {
+    const streams = new Map<number, { head: Frames; tail: QuorumMessage[] }>();
+    for (const m of messages) {
+      const open = streams.get(m.to);
+      if (open !== undefined) {
+        open.tail.push({ kind: 'zab', msg: m });
+        continue;
+      }
       if (m.type === 'snap') {
         if (this.db.lastZxid !== m.zxid) {
           throw new Error(
             `invariant: SNAP at ${hex(m.zxid)} but the database is at ${hex(this.db.lastZxid)}`,
           );
         }
-        m.snapshot = [...this.db.serialize()];
+        // serialize() captures the image now (at m.zxid); the stream encodes and sends it chunk
+        // by chunk as the learner's socket drains, while this member goes on applying.
+        const chunkBytes = this.options.config.quorum?.snapChunkBytes ?? DEFAULT_SNAP_CHUNK_BYTES;
+        const head = snapshotFrames(this.db.serialize(), m, this.nextSnapStream++, chunkBytes);
+        streams.set(m.to, { head, tail: [] });
+        continue;
+      }
+      if (m.type === 'diff' || m.type === 'trunc') {
+        const head =
+          m.fromLog !== undefined ? this.logSyncFrames(m, m.fromLog) : [{ kind: 'zab', msg: m } as const];
+        streams.set(m.to, { head, tail: [] });
+        continue;
       }
       this.transport.send(m.to, { kind: 'zab', msg: m });
     }
-    for (const e of rd.events) this.onEvent(e);
-    this.updateServing();
-    this.releaseFollowerInfo();
+    for (const [to, { head, tail }] of streams) this.transport.stream(to, concatFrames(head, tail));
+  }
+
+  /**
+   * Leader: the first zxid from which Storage.readFrom can produce every entry, for DIFFs below
+   * the node's in-memory window: the oldest segment's first entry, but never at or below a point
+   * where reading failed or where this member's history jumps through an installed SNAP (the
+   * node takes `floor + 1` to mean "everything after floor").
+   */
+  private logStart(): { first: bigint; maxEntries: number } | undefined {
+    const log = this.storage.firstLogZxid;
+    if (log === undefined) return undefined;
+    const first = log > this.logFloorMin ? log : this.logFloorMin + 1n;
+    // ZooKeeper's snapshotSizeFactor (0.33): stream from the log only while that costs less than a
+    // third of a snapshot. Entry size is estimated from this log's appends so far.
+    const st = this.storage.stats();
+    const entryBytes = st.appends > 0 ? st.bytesWritten / st.appends : 1024;
+    const maxEntries = Math.floor((0.33 * this.db.tree.approximateDataBytes) / entryBytes);
+    return { first, maxEntries };
+  }
+
+  /**
+   * A DIFF/TRUNC whose older part comes from the log (`fromLog`): the message, then the entries
+   * (m.zxid, range.to] read from disk as PROPOSALs on the sequence numbers the node reserved.
+   * Consumed by the transport at the pace of the learner's socket; what the node sends that learner
+   * meanwhile waits behind it. If the log cannot produce exactly those entries, the stream fails
+   * (the transport drops the connection and the learner starts over) and the floor is raised, so
+   * the next attempt is a SNAP.
+   */
+  private async *logSyncFrames(
+    m: Extract<ZabMessage<TxnEntry>, { type: 'diff' | 'trunc' }>,
+    range: ZabLogRange,
+  ): AsyncGenerator<QuorumMessage> {
+    yield { kind: 'zab', msg: m };
+    let n = 0;
+    try {
+      for await (const entry of this.storage.readFrom(m.zxid)) {
+        if (entry.zxid > range.to || n === range.count) break;
+        const msg: ZabMessage<TxnEntry> = {
+          type: 'proposal',
+          from: m.from,
+          to: m.to,
+          conn: m.conn,
+          seq: m.seq + 1 + n,
+          epoch: m.epoch,
+          entry,
+        };
+        yield { kind: 'zab', msg };
+        n++;
+      }
+      if (n !== range.count) {
+        throw new Error(`the log held ${n} of the ${range.count} entries after ${hex(m.zxid)}`);
+      }
+    } catch (err) {
+      if (this.logFloorMin < this.node.lastZxid) this.logFloorMin = this.node.lastZxid;
+      this.log.warn({ err, learner: m.to }, 'DIFF from the log failed; the learner will get a SNAP');
+      throw err;
+    }
+    this.log.info({ learner: m.to, from: hex(m.zxid), entries: n }, 'streamed a DIFF from the log');
   }
 
   /** Delivers held FOLLOWERINFOs once this member leads (those older than initLimit are stale). */
@@ -612,10 +961,17 @@ class MemberShell implements EnsembleMember {
     const serving = this.serving_;
     if (serving !== null) {
       serving.pipeline.commit(e);
-      // Expired by the leader (cxid 0; a client's own close carries its xid and is answered by
-      // the pipeline): tell the client here, as the standalone server does.
-      if (e.txn.type === 'closeSession' && e.cxid === 0) {
+      // Undefined: not a write forwarded from here (the pipeline answered those in commit).
+      const mine = this.forgetInFlight(e.sessionId, e.cxid);
+      if (e.txn.type === 'closeSession' && mine === undefined) {
+        // Expired by the leader, or closed by its client through another member: a connection of
+        // the session here is dead now; tell its client (ZooKeeper's FinalRequestProcessor too).
         serving.pipeline.bySession.get(e.sessionId)?.close(CloseCode.SESSION_EXPIRED, 'session expired');
+      }
+      // The leader refused a write this member forwarded because the session moved to another
+      // member: the connection that sent it is one the client has left (ZooKeeper closes it too).
+      if (mine?.conn !== undefined && e.txn.type === 'error' && e.txn.err === ErrorCode.SESSIONMOVED) {
+        mine.conn.close(CloseCode.SESSION_CLOSED, 'the session moved to another member');
       }
     } else this.db.apply(e);
     if (e.txn.type === 'createSession')
@@ -623,6 +979,7 @@ class MemberShell implements EnsembleMember {
     else if (e.txn.type === 'closeSession') {
       this.node.untrackSession(e.sessionId);
       this.pendingExpiries.delete(e.sessionId);
+      this.owners.bySession.delete(e.sessionId);
     }
     const ms = this.leadership?.applied(e.zxid);
     if (ms !== undefined) this.latency.record(ms);
@@ -635,6 +992,7 @@ class MemberShell implements EnsembleMember {
       return;
     }
     if (e.type === 'synced') this.syncedBy[e.how]++;
+    if (e.type === 'learnerDropped') this.followersInSync.ids.delete(e.learner);
     this.log.info({ event: e }, 'zab');
   }
 
@@ -649,7 +1007,7 @@ class MemberShell implements EnsembleMember {
       this.log.info({ session: hex(sessionId) }, 'session expired');
       this.metrics.sessionsExpired++;
       this.pendingExpiries.delete(sessionId);
-      this.leaderTake(this.id, { sessionId, cxid: 0, request: { kind: 'closeSession' } });
+      this.leaderTake(this.id, { sessionId, cxid: 0, request: { kind: 'closeSession' } }, false);
     }
   }
 
@@ -697,6 +1055,7 @@ class MemberShell implements EnsembleMember {
       route: (p) => this.route(p),
       sync: () => this.startSync(),
       touch: (sessionId) => this.node.touchSession(sessionId),
+      bound: (sessionId) => this.announceOwner(sessionId),
     });
     this.snapshots = snapshots;
     pipeline.start();
@@ -710,8 +1069,11 @@ class MemberShell implements EnsembleMember {
     this.leadership = null;
     if (s === null) return;
     this.serving_ = null;
-    // Syncs of this period die with its connections (their clients see CONNECTIONLOSS).
+    // Syncs and forwarded writes of this period die with its connections (CONNECTIONLOSS).
     this.syncWaiters.clear();
+    this.inFlight.clear();
+    for (const ended of this.admissions) ended();
+    this.admissions.clear();
     s.pipeline.stop();
     this.log.info({ why }, 'stopped serving');
   }

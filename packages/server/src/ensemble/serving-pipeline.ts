@@ -23,6 +23,8 @@ export interface ServingDeps {
   sync: () => Promise<void>;
   /** A session showed life here. */
   touch: (sessionId: bigint) => void;
+  /** A client connection of the session was bound here (session created or resumed). */
+  bound: (sessionId: bigint) => void;
 }
 
 /**
@@ -63,8 +65,19 @@ export function buildServingPipeline(d: ServingDeps): {
   const tracker = pipeline.tracker;
   tracker.expire = () => [];
   const touch = tracker.touch.bind(tracker);
+  // Connections whose session binding was announced. The pipeline touches a session right after
+  // binding a connection to it (resume) and on each of its requests, before any is proposed, so
+  // the first touch of a connection is where the member learns it holds the session now.
+  const announced = new WeakSet<object>();
   tracker.touch = (sessionId, nowMs) => {
-    if (sessionId !== 0n) d.touch(sessionId);
+    if (sessionId !== 0n) {
+      const conn = pipeline.bySession.get(sessionId);
+      if (conn !== undefined && !announced.has(conn)) {
+        announced.add(conn);
+        d.bound(sessionId);
+      }
+      d.touch(sessionId);
+    }
     return touch(sessionId, nowMs);
   };
   // Snapshots are taken of applied (hence committed) state only, as the node requires.

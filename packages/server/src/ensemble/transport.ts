@@ -21,9 +21,15 @@ export interface QuorumTransportOptions {
   /** The connection with `peer` closed (it was open): the stream to and from it is broken. */
   onPeerDown?: (peer: number) => void;
   log: Logger;
-  /** Largest frame between members (SNAP carries a whole snapshot). Default 256 MiB. */
+  /**
+   * Largest frame between members. SNAPs travel as bounded chunks (see {@link stream}); the largest
+   * frames are proposals of big multi txns. Default 256 MiB.
+   */
   maxFrameBytes?: number;
-  /** Bytes queued in one peer's socket before it is treated as dead and dropped. Default 64 MiB. */
+  /**
+   * Bytes queued for one peer (in its socket, or waiting behind a stream) before it is treated as
+   * dead and dropped. Default 64 MiB.
+   */
   maxQueuedBytes?: number;
   /** Reconnect backoff bounds. Defaults 20 ms and 1000 ms. */
   minBackoffMs?: number;
@@ -33,6 +39,12 @@ export interface QuorumTransportOptions {
 interface Link {
   ws: WebSocket;
   open: boolean;
+  /**
+   * Set while a stream is being sent on this link: what is sent meanwhile waits here, in order
+   * (encoded frames, or further streams), so the peer sees everything in send order.
+   */
+  backlog: Array<Uint8Array | Iterator<QuorumMessage> | AsyncIterator<QuorumMessage>> | null;
+  backlogBytes: number;
 }
 
 /**
@@ -44,6 +56,11 @@ interface Link {
  * A message for a peer without an open connection, or whose socket buffer is over its bound, is
  * dropped: to ZAB that is message loss, which it handles (timeouts, sequence gaps → re-sync).
  * Queuing across a reconnect would instead deliver a stale stream on a new connection.
+ *
+ * Bulk data (a learner's sync stream: SNAP chunks, a DIFF read from the log) goes through
+ * {@link stream}: frames are produced and written as the socket drains, so a stream of any size
+ * never fills the socket buffer nor trips the queue bound; messages sent meanwhile wait behind it
+ * (bounded by the same `maxQueuedBytes`).
  */
 export class QuorumTransport {
   private readonly links = new Map<number, Link>();
@@ -58,7 +75,7 @@ export class QuorumTransport {
 
   constructor(private readonly opts: QuorumTransportOptions) {
     const maxBytes = opts.maxFrameBytes ?? 256 * 1024 * 1024;
-    // Snapshots are arrays of chunks and entries carry ACL lists: allow more elements than a client frame.
+    // Entries carry ACL lists and multi ops: allow more elements than a client frame.
     this.limits = {
       ...DEFAULT_DECODE_LIMITS,
       maxBytes,
@@ -92,26 +109,110 @@ export class QuorumTransport {
 
   /** Sends to `to` in order with everything sent to it before; dropped when no connection is open. */
   send(to: number, msg: QuorumMessage): void {
+    const link = this.openLink(to, msg);
+    if (link === undefined) return;
+    if (link.backlog !== null) {
+      // Behind a stream: hold it, bounded like the socket buffer.
+      const frame = encodeFrame(msg);
+      link.backlogBytes += frame.length;
+      if (link.backlogBytes > this.maxQueuedBytes) {
+        this.tooSlow(to, link, link.backlogBytes);
+        return;
+      }
+      link.backlog.push(frame);
+      return;
+    }
+    if (link.ws.bufferedAmount > this.maxQueuedBytes) {
+      this.tooSlow(to, link, link.ws.bufferedAmount);
+      return;
+    }
+    link.ws.send(encodeFrame(msg), { binary: true });
+  }
+
+  /**
+   * Sends `frames` to `to`, in order with everything sent to it before and after: frames are
+   * pulled (a lazy iterable is consumed at the pace of the network) only while the socket holds
+   * less than a quarter of `maxQueuedBytes` (at most 4 MiB), and later {@link send}s wait behind
+   * the stream. Nothing
+   * is sent when no connection is open; if the connection breaks mid-way, the rest is dropped
+   * (the peer sees a broken stream, as with any lost message).
+   */
+  stream(to: number, frames: Iterable<QuorumMessage> | AsyncIterable<QuorumMessage>): void {
+    const link = this.openLink(to, undefined);
+    if (link === undefined) return;
+    const it = Symbol.asyncIterator in frames ? frames[Symbol.asyncIterator]() : frames[Symbol.iterator]();
+    if (link.backlog !== null) {
+      link.backlog.push(it);
+      return;
+    }
+    link.backlog = [it];
+    void this.drainBacklog(to, link);
+  }
+
+  private openLink(to: number, msg: QuorumMessage | undefined): Link | undefined {
     const link = this.links.get(to);
     if (link === undefined || !link.open || link.ws.readyState !== WebSocket.OPEN) {
       this.dropped++;
       this.opts.log.debug(
-        { to, kind: msg.kind, type: msg.kind === 'zab' ? msg.msg.type : undefined },
+        { to, kind: msg?.kind ?? 'stream', type: msg?.kind === 'zab' ? msg.msg.type : undefined },
         'dropped: no connection',
       );
-      return;
+      return undefined;
     }
-    if (link.ws.bufferedAmount > this.maxQueuedBytes) {
-      // A peer this far behind is treated as gone; it reconnects and ZAB re-syncs it.
-      this.opts.log.warn(
-        { peer: to, buffered: link.ws.bufferedAmount },
-        'peer too slow; dropping connection',
-      );
-      this.dropped++;
-      link.ws.terminate();
-      return;
+    return link;
+  }
+
+  private tooSlow(peer: number, link: Link, queued: number): void {
+    // A peer this far behind is treated as gone; it reconnects and ZAB re-syncs it.
+    this.opts.log.warn({ peer, queued }, 'peer too slow; dropping connection');
+    this.dropped++;
+    link.backlog = null;
+    link.backlogBytes = 0;
+    link.ws.terminate();
+  }
+
+  /** Sends the link's backlog in order, streams frame by frame, until it is empty (or the link is gone). */
+  private async drainBacklog(peer: number, link: Link): Promise<void> {
+    const alive = () => link.open && link.backlog !== null && this.links.get(peer) === link && !this.closed;
+    // Pacing: keep writing while the socket holds little; past this, wait for the kernel to take it.
+    const lowWaterBytes = Math.min(this.maxQueuedBytes / 4, 4 * 1024 * 1024);
+    let failed = false;
+    try {
+      while (alive() && link.backlog!.length > 0) {
+        const job = link.backlog![0] as NonNullable<Link['backlog']>[number];
+        if (job instanceof Uint8Array) {
+          link.backlog!.shift();
+          link.backlogBytes -= job.length;
+          link.ws.send(job, { binary: true });
+          continue;
+        }
+        const next = await job.next();
+        if (!alive()) break;
+        if (next.done === true) {
+          link.backlog!.shift();
+          continue;
+        }
+        const frame = encodeFrame(next.value);
+        const written = new Promise<Error | undefined>((resolve) =>
+          link.ws.send(frame, { binary: true }, (e) => resolve(e ?? undefined)),
+        );
+        if (link.ws.bufferedAmount > lowWaterBytes && (await written) !== undefined) {
+          failed = true; // the connection broke: 'close' cleans up
+          break;
+        }
+      }
+    } catch (err) {
+      // A frame that cannot be produced (e.g. the log could not be read) or encoded: the peer can
+      // never get a consistent stream; it reconnects and is synced again.
+      this.opts.log.warn({ err, peer }, 'stream to peer failed; dropping connection');
+      failed = true;
+    } finally {
+      if (failed) link.ws.terminate();
+      if (link.backlog !== null && (failed || link.backlog.length === 0 || !alive())) {
+        link.backlog = null;
+        link.backlogBytes = 0;
+      }
     }
-    link.ws.send(encodeFrame(msg), { binary: true });
   }
 
   /** Whether a connection to `peer` is open right now. */
@@ -141,7 +242,7 @@ export class QuorumTransport {
       perMessageDeflate: false,
       handshakeTimeout: 2000,
     });
-    const link: Link = { ws, open: false };
+    const link: Link = { ws, open: false, backlog: null, backlogBytes: 0 };
     ws.on('open', () => {
       if (this.closed) {
         ws.terminate();
@@ -176,7 +277,7 @@ export class QuorumTransport {
 
   private accept(ws: WebSocket): void {
     let peer: number | undefined;
-    const link: Link = { ws, open: false };
+    const link: Link = { ws, open: false, backlog: null, backlogBytes: 0 };
     // A connection that does not introduce itself promptly is not a member.
     const helloTimer = setTimeout(() => ws.terminate(), 5000);
     ws.on('error', () => {});
@@ -217,6 +318,8 @@ export class QuorumTransport {
 
   private uninstall(peer: number, link: Link): void {
     link.open = false;
+    link.backlog = null;
+    link.backlogBytes = 0;
     if (this.links.get(peer) === link) {
       this.links.delete(peer);
       this.opts.log.debug({ peer }, 'quorum connection down');

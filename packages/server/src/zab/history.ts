@@ -110,6 +110,36 @@ export class ZabHistory<E extends ZabEntry> {
     this.epochList = zxid > 0n ? [[zxidEpoch(zxid), zxidCounter(zxid)]] : [];
   }
 
+  /**
+   * How many entries this history holds with `from < zxid <= to`, counted from the epoch records
+   * (each epoch's counters run 1, 2, 3… without holes), so it works below the in-memory window.
+   */
+  countBetween(from: Zxid, to: Zxid): number {
+    const fe = zxidEpoch(from);
+    const te = zxidEpoch(to);
+    let n = 0;
+    for (const [e, last] of this.epochList) {
+      const lo = e < fe ? last + 1 : e === fe ? zxidCounter(from) + 1 : 1;
+      const hi = e > te ? 0 : e === te ? Math.min(last, zxidCounter(to)) : last;
+      if (hi >= lo) n += hi - lo + 1;
+    }
+    return n;
+  }
+
+  /**
+   * The zxid just before `zxid` in this history: the previous counter of its epoch, else the last
+   * txn of the newest earlier epoch on record, else 0n.
+   */
+  predecessorOf(zxid: Zxid): Zxid {
+    if (zxidCounter(zxid) > 1) return zxid - 1n;
+    const epoch = zxidEpoch(zxid);
+    for (let i = this.epochList.length - 1; i >= 0; i--) {
+      const [e, c] = this.epochList[i]!;
+      if (e < epoch) return makeZxid(e, c);
+    }
+    return 0n;
+  }
+
   /** The entry with this zxid, if kept in memory. */
   get(zxid: Zxid): E | undefined {
     const idx = this.indexOf(zxid);

@@ -5,6 +5,7 @@ export { ZabNode, zabQuorumSize } from './node.js';
 export { type Prng as ZabPrng, SeededPrng } from './prng.js';
 export { voteIsBetter } from './quorum.js';
 export type {
+  LogRange as ZabLogRange,
   NodeId as ZabNodeId,
   ProposeResult as ZabProposeResult,
   Ready as ZabReady,

@@ -74,6 +74,10 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
   private learner: LearnerState | undefined;
 
   private readonly sessions = new SessionTable();
+  /** Leader: the shell's durable log can stream every entry from this zxid on (see setLogStart). */
+  private logStart: Zxid | undefined;
+  /** Leader: the most entries worth streaming from that log rather than sending a SNAP. */
+  private logMaxEntries = Number.POSITIVE_INFINITY;
 
   // Outputs accumulated for the next ready().
   private outMessages: ZabMessage<E>[] = [];
@@ -301,6 +305,20 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
   touchSession(sessionId: bigint): void {
     if (this.roleV === 'leading') this.sessions.touchAsLeader(sessionId, this.now);
     else this.sessions.touchAsLearner(sessionId);
+  }
+
+  /**
+   * The shell says its durable log holds every entry of the history from `firstZxid` (inclusive)
+   * up to {@link lastZxid} and can stream them (undefined: it cannot). A learner whose shared point
+   * with the leader is below the in-memory window but not below the entry just before `firstZxid`
+   * then gets a DIFF or TRUNC with a {@link LogRange} (`fromLog`) instead of a SNAP — unless more
+   * than `maxEntries` would come from the log (ZooKeeper's snapshotSizeFactor: past some size a
+   * snapshot is cheaper). Update it before {@link ready} as the log is purged. Any zxid at or
+   * after the truth is safe.
+   */
+  setLogStart(firstZxid: Zxid | undefined, maxEntries = Number.POSITIVE_INFINITY): void {
+    this.logStart = firstZxid;
+    this.logMaxEntries = maxEntries;
   }
 
   /** Session ids this member currently tracks. */
@@ -648,13 +666,34 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     h.forwarding = true;
     const last = this.log.lastZxid;
     // A SNAP carries exactly what the shell will have applied once it has applied this Ready.
-    const { how, fromZxid: from } = planSync(this.log, this.appliedZxidV, f);
-    this.sendToLearner(h, { type: how, zxid: from });
-    for (const entry of this.log.range(from, last)) this.sendToLearner(h, { type: 'proposal', entry });
+    const floor = this.logStart === undefined ? undefined : this.log.predecessorOf(this.logStart);
+    let { how, fromZxid: from } = planSync(this.log, this.appliedZxidV, f, floor);
+    const base = this.log.baseZxid;
+    const count = how !== 'snap' && from < base ? this.log.countBetween(from, base) : 0;
+    if (count > this.logMaxEntries) {
+      how = 'snap';
+      from = this.appliedZxidV;
+    }
+    if (how !== 'snap' && from < base) {
+      // The older part comes from the shell's durable log, on sequence numbers reserved here.
+      this.sendToLearner(h, { type: how, zxid: from, fromLog: { to: base, count } });
+      h.nextSeq += count;
+      for (const entry of this.log.range(base, last)) this.sendToLearner(h, { type: 'proposal', entry });
+      this.outEvents.push({
+        type: 'learnerSynced',
+        learner: h.id,
+        how,
+        fromZxid: from,
+        fromLog: { to: base, count },
+      });
+    } else {
+      this.sendToLearner(h, { type: how, zxid: from });
+      for (const entry of this.log.range(from, last)) this.sendToLearner(h, { type: 'proposal', entry });
+      this.outEvents.push({ type: 'learnerSynced', learner: h.id, how, fromZxid: from });
+    }
     if (this.committedZxidV > from) this.sendToLearner(h, { type: 'commit', zxid: this.committedZxidV });
     this.sendToLearner(h, { type: 'newLeader', zxid: last });
     h.streamedZxid = last;
-    this.outEvents.push({ type: 'learnerSynced', learner: h.id, how, fromZxid: from });
   }
 
   private leaderMaybeCommit(): void {
@@ -749,15 +788,21 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
       return;
     }
     for (const h of [...L.handlers.values()]) {
-      const silent =
-        this.now - h.lastHeardTick > Math.max(this.timing.syncLimitTicks, this.timing.quorumLossTicks);
+      // ZooKeeper's LearnerHandler reads with an initLimit timeout until the NEWLEADER ACK, then
+      // syncLimit: a learner receiving a large SNAP has nothing to say until it has it all.
+      const silentLimit = h.newLeaderAcked
+        ? Math.max(this.timing.syncLimitTicks, this.timing.quorumLossTicks)
+        : this.timing.initLimitTicks;
+      const silent = this.now - h.lastHeardTick > silentLimit;
       const stuck = !h.newLeaderAcked && this.now - h.connectedTick > this.timing.initLimitTicks;
       if (silent || stuck) {
         L.handlers.delete(h.id);
         this.outEvents.push({
           type: 'learnerDropped',
           learner: h.id,
-          reason: silent ? 'silent for syncLimit' : 'not synced within initLimit',
+          reason: silent
+            ? `silent for ${h.newLeaderAcked ? 'syncLimit' : 'initLimit'}`
+            : 'not synced within initLimit',
         });
       }
     }
@@ -1071,7 +1116,10 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
 
   private tickLearning(): void {
     const l = this.learner!;
-    if (this.now - l.lastHeardTick > this.timing.syncLimitTicks) this.abandonLeader('leader silent');
+    // As ZooKeeper's Learner, initLimit of silence while the leader streams the sync (a SNAP may
+    // take that long to arrive: nothing else comes meanwhile), syncLimit otherwise.
+    const silentLimit = l.phase === 'sync' ? this.timing.initLimitTicks : this.timing.syncLimitTicks;
+    if (this.now - l.lastHeardTick > silentLimit) this.abandonLeader('leader silent');
     else if (l.phase !== 'broadcast' && this.now - l.startedTick > this.timing.initLimitTicks) {
       // Discovery and sync must finish within initLimit (a lost ACKEPOCH or NEWLEADER ACK ends here).
       this.abandonLeader('not synced within initLimit');

@@ -97,6 +97,19 @@ export interface ZabConfig<E extends ZabEntry> {
   faults?: readonly ZabFault[];
 }
 
+/**
+ * On a DIFF or TRUNC whose start lies below the leader's in-memory window: the shell sends, right
+ * after this message and before anything else to that learner, the `count` logged entries with
+ * `msg.zxid < zxid <= to` read from its durable log, each as a PROPOSAL on the same connection
+ * with sequence numbers `msg.seq + 1` … `msg.seq + count` (the node reserved them). If its log
+ * cannot produce exactly those, it must break the connection (the learner starts over) and lower
+ * its {@link ZabNode.setLogStart}.
+ */
+export interface LogRange {
+  to: Zxid;
+  count: number;
+}
+
 /** Leader → learner messages travel on one FIFO connection: `conn` names it, `seq` orders it. */
 interface FromLeader {
   conn: number;
@@ -132,8 +145,8 @@ export type ZabMessageBody<E extends ZabEntry> =
   | ({ type: 'sync'; reqId: number } & FromLearner)
   | ({ type: 'newEpoch' } & FromLeader)
   | ({ type: 'snap'; zxid: Zxid; snapshot?: unknown } & FromLeader)
-  | ({ type: 'trunc'; zxid: Zxid } & FromLeader)
-  | ({ type: 'diff'; zxid: Zxid } & FromLeader)
+  | ({ type: 'trunc'; zxid: Zxid; fromLog?: LogRange } & FromLeader)
+  | ({ type: 'diff'; zxid: Zxid; fromLog?: LogRange } & FromLeader)
   | ({ type: 'proposal'; entry: E } & FromLeader)
   | ({ type: 'commit'; zxid: Zxid } & FromLeader)
   | ({ type: 'inform'; entry: E } & FromLeader)
@@ -162,7 +175,14 @@ export type ZabEvent =
   | { type: 'roleChanged'; role: ZabRole; leaderId: NodeId | undefined }
   | { type: 'leaderEstablished'; epoch: number; committedZxid: Zxid }
   | { type: 'synced'; leaderId: NodeId; epoch: number; how: 'diff' | 'trunc' | 'snap' }
-  | { type: 'learnerSynced'; learner: NodeId; how: 'diff' | 'trunc' | 'snap'; fromZxid: Zxid }
+  | {
+      type: 'learnerSynced';
+      learner: NodeId;
+      how: 'diff' | 'trunc' | 'snap';
+      fromZxid: Zxid;
+      /** Set when the older part of the DIFF/TRUNC comes from the shell's durable log. */
+      fromLog?: LogRange;
+    }
   | { type: 'steppedDown'; reason: string }
   | { type: 'learnerDropped'; learner: NodeId; reason: string }
   | { type: 'abandonedLeader'; leaderId: NodeId; reason: string }

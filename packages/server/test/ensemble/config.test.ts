@@ -36,7 +36,9 @@ describe('ensemble config', () => {
   it.each([
     [null, /object/],
     [{ members: [] }, /non-empty/],
-    [{ members: [member(0)] }, /1\.\.255/],
+    [{ members: [member(0)] }, /1\.\.254/],
+    // 255 passed validation once, then the member threw at its first session id.
+    [{ members: [member(255)] }, /1\.\.254 \(the high byte of its session ids\)/],
     [{ members: [member(1), member(1, { clientPort: 3000, quorumPort: 3001 })] }, /listed twice/],
     [{ members: [member(1, { role: 'boss' })] }, /voter/],
     [{ members: [member(1, { clientPort: 70000 })] }, /port/],

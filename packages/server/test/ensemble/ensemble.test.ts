@@ -87,10 +87,18 @@ describe('3 voters + 1 observer, real processes', () => {
     // The leader's admin view: its learners, and how long proposals took to commit.
     const ls = (await fx.ens.status(leader))!;
     expect(ls.learners).toBe(3);
+    // In sync = ACKed NEWLEADER; the observer is a learner but not a follower.
+    expect(ls.syncedFollowers).toBe(2);
     expect(ls.proposalLatencyMs.count).toBeGreaterThan(0);
+    const lat = ls.proposalLatencyMs;
+    expect(lat.p50).toBeGreaterThan(0);
+    expect(lat.p50).toBeLessThanOrEqual(lat.p99);
+    expect(lat.p99).toBeLessThanOrEqual(lat.max);
     const port = fx.ens.members.find((m) => m.id === leader)!.clientPort;
     const mntr = await (await fetch(`http://127.0.0.1:${port}/admin/mntr`)).text();
     expect(mntr).toMatch(/^zk_learners 3$/m);
+    expect(mntr).toMatch(/^zk_synced_followers 2$/m);
+    expect(mntr).toMatch(/^zk_proposal_latency_p99 [0-9.]+$/m);
     expect(mntr).toContain('zk_peer_state{state="leading",serving="true"} 1');
     expect(await (await fetch(`http://127.0.0.1:${port}/admin/srvr`)).text()).toMatch(/^Mode: leader$/m);
     // Closing the follower's session deletes its ephemeral everywhere.
@@ -391,4 +399,95 @@ describe('3 voters + 1 observer, real processes', () => {
     expect(str((await back.getData('/after-tail')).data)).toBe('2');
     expect(str((await back.getData('/before-tail')).data)).toBe('1');
   }, 120_000);
+});
+
+describe('3 voters: a clean stop and an isolated follower, real processes', () => {
+  const fx = useEnsemble({ size: 3, tickMs: 200 });
+  const { clients } = fx;
+  /** Every member serves under one leader (waitForLeader needs only a quorum); returns the leader. */
+  const settled = async (): Promise<number> => {
+    const leader = await fx.ens.waitForLeader(30_000);
+    await waitFor('every member serving under one leader', async () => {
+      const all = await Promise.all(fx.ens.members.map((m) => fx.ens.status(m.id)));
+      return all.every((st) => st?.serving === true && st.leaderId === leader);
+    });
+    return leader;
+  };
+
+  it('a follower stopped cleanly (SIGTERM) catches up by DIFF when it restarts', async () => {
+    const leader = await settled();
+    const follower = fx.ens.members.find((m) => m.id !== leader)!.id;
+    const lc = await clientOf(fx.ens, leader);
+    clients.push(lc);
+    await lc.create('/before-stop', text.encode('0'));
+    const before = await waitFor(`member ${follower} serving`, async () => {
+      const st = await fx.ens.status(follower);
+      return st?.serving === true ? st : undefined;
+    });
+    await fx.ens.stop(follower);
+    for (let i = 0; i < 10; i++) await lc.create(`/while-stopped-${i}`, text.encode(String(i)));
+    await fx.ens.restart(follower);
+    const after = await waitFor(
+      `member ${follower} serving again`,
+      async () => {
+        const st = await fx.ens.status(follower);
+        return st?.serving === true ? st : undefined;
+      },
+      30_000,
+    );
+    // Its own counters (a restarted process starts them at 0): this restart was a DIFF sync.
+    expect(after.synced).toEqual({ diff: 1, trunc: 0, snap: 0 });
+    expect(BigInt(after.lastAppliedZxid)).toBeGreaterThan(BigInt(before.lastAppliedZxid));
+    const fc = await clientOf(fx.ens, follower);
+    clients.push(fc);
+    await fc.sync('/');
+    for (let i = 0; i < 10; i++) expect(str((await fc.getData(`/while-stopped-${i}`)).data)).toBe(String(i));
+  }, 90_000);
+
+  it('an isolated follower stops serving, never answers sync + read stale, and rejoins after heal', async () => {
+    const leader = await settled();
+    const follower = fx.ens.members.find((m) => m.id !== leader)!.id;
+    const lc = await clientOf(fx.ens, leader);
+    clients.push(lc);
+    await waitFor(`member ${follower} serving`, async () => (await fx.ens.status(follower))?.serving);
+    const fc = await clientOf(fx.ens, follower);
+    clients.push(fc);
+    await lc.create('/k', text.encode('old'));
+    await fc.sync('/k');
+    expect(str((await fc.getData('/k')).data)).toBe('old');
+    fx.ens.isolate(follower);
+    // The majority goes on without it: the leader and the other follower are a quorum.
+    await lc.setData('/k', text.encode('new'));
+    // Issued after 'new' was acknowledged: sync + read through the isolated member must not give
+    // 'old'. It cannot reach the leader, so it fails (CONNECTIONLOSS once the member steps down)
+    // or, if the client waits, answers only after the member rejoined.
+    const read = fc
+      .sync('/k')
+      .then(() => fc.getData('/k'))
+      .then(
+        (r) => str(r.data),
+        (err: { code?: string }) => `error ${err.code}`,
+      );
+    await waitFor(
+      `isolated member ${follower} stops serving`,
+      async () => (await fx.ens.status(follower))?.serving === false,
+    );
+    const early = await Promise.race([read, new Promise((r) => setTimeout(r, 500, 'pending'))]);
+    expect(early).not.toBe('old');
+    await lc.create('/while-isolated', text.encode('1'));
+    fx.ens.heal();
+    await waitFor(
+      `member ${follower} serving again`,
+      async () => (await fx.ens.status(follower))?.serving === true,
+      30_000,
+    );
+    expect(await read).not.toBe('old');
+    const back = await clientOf(fx.ens, follower);
+    clients.push(back);
+    await back.sync('/');
+    expect(str((await back.getData('/k')).data)).toBe('new');
+    expect(str((await back.getData('/while-isolated')).data)).toBe('1');
+    // The leader counts it in sync again.
+    await waitFor('both followers in sync', async () => (await fx.ens.status(leader))?.syncedFollowers === 2);
+  }, 90_000);
 });

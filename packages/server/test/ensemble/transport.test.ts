@@ -19,6 +19,7 @@ const fwd = (cxid: number): QuorumMessage => ({
   kind: 'refused',
   sessionId: 0x0100000000000001n,
   cxid,
+  err: -127,
 });
 
 describe('QuorumTransport', () => {

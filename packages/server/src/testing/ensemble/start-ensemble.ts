@@ -5,7 +5,7 @@ import { createServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EnsembleConfig } from '../../ensemble/config.js';
+import type { EnsembleConfig, QuorumLimits } from '../../ensemble/config.js';
 import type { MemberStatus } from '../../ensemble/member-status.js';
 import { LinkProxy } from './link-proxy.js';
 
@@ -42,6 +42,8 @@ export interface StartEnsembleOptions {
   supervise?: boolean;
   /** Called with each member's stderr output (e.g. to pass logs through). */
   onStderr?: (id: number, chunk: string) => void;
+  /** Quorum transport bounds written into every member's ensemble file (tests use small ones). */
+  quorum?: QuorumLimits;
 }
 
 /** One member process as the harness sees it. */
@@ -212,6 +214,7 @@ export async function startEnsemble(opts: StartEnsembleOptions = {}): Promise<Lo
   for (const s of slots) {
     const own: EnsembleConfig = {
       tickMs,
+      ...(opts.quorum !== undefined ? { quorum: opts.quorum } : {}),
       members: config.members.map((m) =>
         m.id < s.id && useProxies ? { ...m, quorumPort: proxies.get(linkKey(s.id, m.id))!.port } : m,
       ),
