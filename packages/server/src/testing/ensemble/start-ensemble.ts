@@ -69,6 +69,11 @@ export interface LocalEnsemble {
   leader(): Promise<number | undefined>;
   /** Waits until a leader serves and a quorum of running members serve under it; returns its id. */
   waitForLeader(timeoutMs?: number): Promise<number>;
+  /**
+   * Waits until every running member (voters and observers) serves under one leader: after a
+   * restart or heal, the moment a test may count on any member answering. Returns the leader's id.
+   */
+  waitForAllServing(timeoutMs?: number): Promise<number>;
   /** The member's `/admin/ensemble` status, or undefined if it does not answer. */
   status(id: number): Promise<MemberStatus | undefined>;
   /** SIGKILL: the process dies at once, unflushed state and all. Resolves once it exited. */
@@ -124,13 +129,19 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 function defaultEntry(): string {
-  // The built package has dist/ensemble/member-main.{js,cjs}; this module is bundled into dist/.
-  if (typeof __dirname !== 'undefined') return join(__dirname, 'ensemble', 'member-main.cjs');
-  const candidates = [
-    new URL('./ensemble/member-main.js', import.meta.url),
-    // Running from sources (src/testing/ensemble/): use the package's build.
-    new URL('../../../dist/ensemble/member-main.js', import.meta.url),
-  ].map((u) => fileURLToPath(u));
+  // The built package has dist/ensemble/member-main.{js,cjs} and bundles this module into dist/.
+  // From sources (src/testing/ensemble/, e.g. under vitest, which defines __dirname for ESM
+  // too) the package's build is used.
+  const candidates =
+    typeof __dirname !== 'undefined'
+      ? [
+          join(__dirname, 'ensemble', 'member-main.cjs'),
+          join(__dirname, '..', '..', '..', 'dist', 'ensemble', 'member-main.cjs'),
+        ]
+      : [
+          new URL('./ensemble/member-main.js', import.meta.url),
+          new URL('../../../dist/ensemble/member-main.js', import.meta.url),
+        ].map((u) => fileURLToPath(u));
   const found = candidates.find((p) => existsSync(p));
   if (found === undefined) {
     throw new Error(
@@ -320,6 +331,26 @@ export async function startEnsemble(opts: StartEnsembleOptions = {}): Promise<Lo
   const leader = async (): Promise<number | undefined> =>
     quorumLeader(await Promise.all(slots.map((s) => status(s.id))));
 
+  /** Polls every member's status until `done` returns a leader id, or fails naming what it saw. */
+  const waitFor = async (
+    what: string,
+    timeoutMs: number,
+    done: (all: Array<MemberStatus | undefined>) => number | undefined,
+  ): Promise<number> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const all = await Promise.all(slots.map((s) => status(s.id)));
+      const lead = done(all);
+      if (lead !== undefined) return lead;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `no ${what} within ${timeoutMs} ms: ${JSON.stringify(all)}\n${slots.map((s) => `--- member ${s.id}\n${s.stderr.join('')}`).join('\n')}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
   try {
     await Promise.all(slots.map(launch));
   } catch (err) {
@@ -350,20 +381,19 @@ export async function startEnsemble(opts: StartEnsembleOptions = {}): Promise<Lo
     configFile,
     leader,
     status,
-    async waitForLeader(timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const all = await Promise.all(slots.map((s) => status(s.id)));
+    waitForLeader: (timeoutMs = 20_000) =>
+      waitFor('a leader serving with a quorum', timeoutMs, (all) => quorumLeader(all)),
+    waitForAllServing: (timeoutMs = 20_000) =>
+      waitFor('every running member serving under one leader', timeoutMs, (all) => {
         const lead = quorumLeader(all);
-        if (lead !== undefined) return lead;
-        if (Date.now() > deadline) {
-          throw new Error(
-            `no leader within ${timeoutMs} ms: ${JSON.stringify(all)}\n${slots.map((s) => `--- member ${s.id}\n${s.stderr.join('')}`).join('\n')}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
+        if (lead === undefined) return undefined;
+        const running = slots.filter((s) => s.proc !== undefined);
+        const serving = running.every((s) => {
+          const st = all[slots.indexOf(s)];
+          return st?.serving === true && (st.id === lead || st.leaderId === lead);
+        });
+        return serving ? lead : undefined;
+      }),
     kill: (id) => signal(id, 'SIGKILL'),
     stop: (id) => signal(id, 'SIGTERM'),
     async restart(id) {
