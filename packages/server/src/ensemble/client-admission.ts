@@ -16,6 +16,16 @@ export interface Admission {
   sync: () => Promise<boolean>;
   /** Hands the socket to the current serving period's pipeline (false: no longer serving). */
   accept: () => boolean;
+  /**
+   * A socket that sends no frame within this long is closed (the pipeline's handshake timeout,
+   * maxSessionTimeoutMs: it arms its own only once it has the socket).
+   */
+  handshakeTimeoutMs: number;
+  /**
+   * Sockets not handed to a pipeline yet: admitClient adds each one and removes it once handed
+   * over or closed, so the member can close them when it stops serving.
+   */
+  pending: Set<WebSocket>;
 }
 
 /**
@@ -31,7 +41,19 @@ export interface Admission {
 export function admitClient(ws: WebSocket, a: Admission): void {
   const held: [RawData, boolean][] = [];
   let waiting = false;
+  a.pending.add(ws);
+  const timer = setTimeout(() => {
+    if (held.length === 0)
+      ws.close(CloseCode.MALFORMED_FRAME, `no connect request within ${a.handshakeTimeoutMs} ms`);
+  }, a.handshakeTimeoutMs);
+  timer.unref();
+  const settle = () => {
+    clearTimeout(timer);
+    a.pending.delete(ws);
+  };
+  ws.once('close', settle);
   const onMessage = (data: RawData, isBinary: boolean) => {
+    clearTimeout(timer);
     if (waiting) {
       if (held.length >= a.maxEarlyFrames) {
         ws.close(CloseCode.MALFORMED_FRAME, 'too many requests before the connect response');
@@ -53,6 +75,8 @@ export function admitClient(ws: WebSocket, a: Admission): void {
     });
   };
   const handOver = () => {
+    settle();
+    ws.off('close', settle);
     ws.off('message', onMessage);
     if (ws.readyState !== ws.OPEN) return;
     if (!a.accept()) {

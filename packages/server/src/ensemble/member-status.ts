@@ -24,6 +24,11 @@ export interface MemberStatus {
   /** Leader: voting followers in sync (they ACKed NEWLEADER); ZooKeeper's zk_synced_followers. */
   syncedFollowers: number;
   /**
+   * Leader: how many live sessions each member holds the client connection of (ZooKeeper's session
+   * owners), by member id, as recorded in the current epoch.
+   */
+  sessionOwners: Record<number, number>;
+  /**
    * Leader: propose → applied here (quorum-durable), over the proposals this member made as leader.
    * count/avg/max over all of them; p50/p99 over the most recent {@link LATENCY_WINDOW}.
    */

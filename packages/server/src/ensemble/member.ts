@@ -10,6 +10,7 @@ import {
   zxidEpoch,
 } from '@conclave/core';
 import pino, { type Logger } from 'pino';
+import type { WebSocket } from 'ws';
 import { Database } from '../datatree/index.js';
 import { Storage } from '../log/index.js';
 import { Listener } from '../net/listener.js';
@@ -35,6 +36,7 @@ import { ensembleMetrics, LatencyStats, type MemberStatus, modeOf } from './memb
 import { isRoutedTxn, type RoutedTxn } from './routing-preparer.js';
 import { buildServingPipeline } from './serving-pipeline.js';
 import { admitClient } from './client-admission.js';
+import { type LogSyncMessage, logSyncFrames } from './log-sync-stream.js';
 import {
   DEFAULT_MAX_SNAPSHOT_BYTES,
   DEFAULT_SNAP_CHUNK_BYTES,
@@ -74,6 +76,8 @@ export interface EnsembleMember {
   /** `host:clientPort`. */
   readonly connectString: string;
   readonly adminUrl: string;
+  /** The quorum port actually bound (the configured one, or the one picked for port 0). */
+  readonly quorumPort: number;
   readonly role: ZabRole;
   readonly leaderId: number | undefined;
   readonly serving: boolean;
@@ -94,6 +98,12 @@ interface Serving {
 }
 
 const hex = (z: bigint) => `0x${z.toString(16)}`;
+
+/**
+ * Proposals beyond maxOutstandingProposals the node still accepts: room for the writes the shell
+ * does not throttle (createSession, closeSession, the leader's expiries), bounded for memory.
+ */
+const SESSION_OPS_HEADROOM = 1000;
 
 type Frames = Iterable<QuorumMessage> | AsyncIterable<QuorumMessage>;
 
@@ -154,6 +164,8 @@ class MemberShell implements EnsembleMember {
   private readonly syncWaiters = new Map<number, { resolve: () => void; gen: number }>();
   /** Connections waiting for a sync before their connect request is handled (see admitClient). */
   private readonly admissions = new Set<() => void>();
+  /** Client sockets admitClient has not handed to a pipeline yet (closed when serving stops). */
+  private readonly admitting = new Set<WebSocket>();
   /**
    * Leader: the member holding each session's client connection (ZooKeeper's session owner), for
    * the epoch it was recorded in. A write of the session forwarded by any other member is answered
@@ -175,6 +187,10 @@ class MemberShell implements EnsembleMember {
   private nextSnapStream = 1;
   /** Leader: DIFF from the log only after this zxid (raised when reading failed, or by a SNAP install). */
   private logFloorMin = 0n;
+  /** Leader: the connection each learner last announced in a FOLLOWERINFO. */
+  private readonly learnerConns = new Map<number, number>();
+  /** This member led at its last Ready (its sync streams are abandoned when that ends). */
+  private streamingAsLeader = false;
   private servingGen = 0;
   private pumping = false;
   private closed = false;
@@ -220,6 +236,9 @@ class MemberShell implements EnsembleMember {
     });
     try {
       const { entries, snapshotZxid } = await this.recover();
+      // The node's history (its epoch records) starts at this snapshot: it cannot count the log
+      // entries the purge kept below it, so DIFFs from the log start after it.
+      this.logFloorMin = snapshotZxid;
       const epochs = await this.storage.readEpochs();
       const voters = this.options.config.members.filter((m) => m.role === 'voter').map((m) => m.id);
       const observers = this.options.config.members.filter((m) => m.role === 'observer').map((m) => m.id);
@@ -239,7 +258,9 @@ class MemberShell implements EnsembleMember {
         observers,
         prng: new SeededPrng(this.options.seed ?? (Date.now() ^ (this.id << 20)) >>> 0),
         timing,
-        maxOutstandingProposals: this.maxOutstandingProposals,
+        // The node's bound is the hard one (memory); the shell throttles client writes at the
+        // configured limit and lets session opens/closes and expiries use the headroom above it.
+        maxOutstandingProposals: this.maxOutstandingProposals + SESSION_OPS_HEADROOM,
         persisted: {
           acceptedEpoch: epochs.acceptedEpoch,
           currentEpoch: epochs.currentEpoch,
@@ -283,6 +304,8 @@ class MemberShell implements EnsembleMember {
               maxEarlyFrames: this.opts.maxOutstandingRequests,
               knows: (sessionId) => this.db.sessions.has(sessionId),
               sync: () => this.syncForAdmission(),
+              handshakeTimeoutMs: this.opts.maxSessionTimeoutMs,
+              pending: this.admitting,
               accept: () => {
                 if (this.serving_ !== s) return false;
                 s.pipeline.accept(ws, address, port);
@@ -351,6 +374,9 @@ class MemberShell implements EnsembleMember {
   get adminUrl(): string {
     return `http://${this.connectString}/admin`;
   }
+  get quorumPort(): number {
+    return this.transport?.port ?? this.me.quorumPort;
+  }
   get role(): ZabRole {
     return this.node.role;
   }
@@ -384,8 +410,16 @@ class MemberShell implements EnsembleMember {
         this.node.role === 'leading' && this.followersInSync.epoch === this.node.acceptedEpoch
           ? this.followersInSync.ids.size
           : 0,
+      sessionOwners: this.sessionOwnerCounts(),
       proposalLatencyMs: this.latency.summary(),
     };
+  }
+
+  private sessionOwnerCounts(): Record<number, number> {
+    const counts: Record<number, number> = {};
+    if (this.node.role !== 'leading' || this.owners.epoch !== this.node.currentEpoch) return counts;
+    for (const member of this.owners.bySession.values()) counts[member] = (counts[member] ?? 0) + 1;
+    return counts;
   }
 
   private admin(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -437,6 +471,13 @@ class MemberShell implements EnsembleMember {
           this.heldFollowerInfo.set(from, { msg: m, atMs: Date.now() });
           return;
         }
+        // The learner started over (a new connection; a duplicate of the same one is ignored by
+        // the node): whatever of its old sync is still streaming is stale and would hold the new
+        // one (NEWEPOCH, …) behind it.
+        if (m.type === 'followerInfo' && this.learnerConns.get(from) !== m.conn) {
+          this.learnerConns.set(from, m.conn);
+          this.transport.cancelStreams(from);
+        }
         if (m.type === 'snap' && !this.takeStreamedSnapshot(from, m)) return;
         this.noteFollowerSync(m);
         if ('seq' in m) this.lastFromLeader = { from: m.from, conn: m.conn, seq: m.seq, epoch: m.epoch };
@@ -453,7 +494,9 @@ class MemberShell implements EnsembleMember {
           this.onRefused(msg.sessionId, msg.cxid, msg.err);
         return;
       case 'owner':
-        this.recordOwner(msg.sessionId, from);
+        // Only for a live session: an announcement overtaken by the session's closeSession
+        // (applied here first) would leave an entry nobody deletes.
+        if (this.db.sessions.has(msg.sessionId)) this.recordOwner(msg.sessionId, from);
         return;
       case 'snap-chunk':
         try {
@@ -488,8 +531,9 @@ class MemberShell implements EnsembleMember {
       return;
     }
     this.log.warn({ leader: from, err: err.message }, 'bad SNAP stream from the leader; starting over');
-    // Exactly what a broken connection does: the node sees a sequence gap and re-syncs.
-    this.onPeerDown(from);
+    // Break the connection: the rest of this stream is never read (nor warned about chunk by
+    // chunk), and the node sees the reset (onPeerDown) and re-syncs.
+    this.transport.disconnect(from);
   }
 
   /** Leader: follows which voting followers are in sync (the node's own record is not exposed). */
@@ -597,7 +641,10 @@ class MemberShell implements EnsembleMember {
     }
     // Checked before prep: a write prepped but never proposed would leave its change outstanding
     // (seen by later preps) until its token settles.
-    if (fromClient && this.proposalsInFlight() >= this.maxOutstandingProposals) {
+    // ZooKeeper never throttles closeSession; a createSession is as small, and refusing it only
+    // turns overload into a reconnect storm. Both may go past the limit (SESSION_OPS_HEADROOM).
+    const sessionOp = w.request.kind === 'createSession' || w.request.kind === 'closeSession';
+    if (fromClient && !sessionOp && this.proposalsInFlight() >= this.maxOutstandingProposals) {
       this.refuse(origin, w, ErrorCode.THROTTLEDOP, fromClient);
       return;
     }
@@ -844,12 +891,28 @@ class MemberShell implements EnsembleMember {
         resolve.resolve();
       } else this.retrySync(resolve.resolve, resolve.gen);
     }
+    this.cancelAbandonedStreams(rd);
     this.sendMessages(rd.messages);
     for (const e of rd.events) this.onEvent(e);
     // Expiries the leader could not propose yet (throttled) are retried after every Ready.
     if (this.pendingExpiries.size > 0) this.proposeExpiries();
     this.updateServing();
     this.releaseFollowerInfo();
+  }
+
+  /**
+   * Leader: sync streams the node gave up on — to a learner it dropped, or to every learner once
+   * it stops leading — are abandoned before this Ready's messages go out, so those (a new
+   * NEWEPOCH, election notifications) are not queued behind a snapshot nobody will use.
+   */
+  private cancelAbandonedStreams(rd: Ready<TxnEntry>): void {
+    const leading = this.node.role === 'leading';
+    if (this.streamingAsLeader && !leading) {
+      this.transport.cancelAllStreams();
+      this.learnerConns.clear();
+    }
+    this.streamingAsLeader = leading;
+    for (const e of rd.events) if (e.type === 'learnerDropped') this.transport.cancelStreams(e.learner);
   }
 
   /**
@@ -880,7 +943,7 @@ class MemberShell implements EnsembleMember {
       }
       if (m.type === 'diff' || m.type === 'trunc') {
         const head =
-          m.fromLog !== undefined ? this.logSyncFrames(m, m.fromLog) : [{ kind: 'zab', msg: m } as const];
+          m.fromLog !== undefined ? this.logSyncStream(m, m.fromLog) : [{ kind: 'zab', msg: m } as const];
         streams.set(m.to, { head, tail: [] });
         continue;
       }
@@ -915,36 +978,15 @@ class MemberShell implements EnsembleMember {
    * (the transport drops the connection and the learner starts over) and the floor is raised, so
    * the next attempt is a SNAP.
    */
-  private async *logSyncFrames(
-    m: Extract<ZabMessage<TxnEntry>, { type: 'diff' | 'trunc' }>,
-    range: ZabLogRange,
-  ): AsyncGenerator<QuorumMessage> {
-    yield { kind: 'zab', msg: m };
-    let n = 0;
+  private async *logSyncStream(m: LogSyncMessage, range: ZabLogRange): AsyncGenerator<QuorumMessage> {
     try {
-      for await (const entry of this.storage.readFrom(m.zxid)) {
-        if (entry.zxid > range.to || n === range.count) break;
-        const msg: ZabMessage<TxnEntry> = {
-          type: 'proposal',
-          from: m.from,
-          to: m.to,
-          conn: m.conn,
-          seq: m.seq + 1 + n,
-          epoch: m.epoch,
-          entry,
-        };
-        yield { kind: 'zab', msg };
-        n++;
-      }
-      if (n !== range.count) {
-        throw new Error(`the log held ${n} of the ${range.count} entries after ${hex(m.zxid)}`);
-      }
+      yield* logSyncFrames(m, range, this.storage.readFrom(m.zxid));
     } catch (err) {
       if (this.logFloorMin < this.node.lastZxid) this.logFloorMin = this.node.lastZxid;
       this.log.warn({ err, learner: m.to }, 'DIFF from the log failed; the learner will get a SNAP');
       throw err;
     }
-    this.log.info({ learner: m.to, from: hex(m.zxid), entries: n }, 'streamed a DIFF from the log');
+    this.log.info({ learner: m.to, from: hex(m.zxid), entries: range.count }, 'streamed a DIFF from the log');
   }
 
   /** Delivers held FOLLOWERINFOs once this member leads (those older than initLimit are stale). */
@@ -1074,6 +1116,9 @@ class MemberShell implements EnsembleMember {
     this.inFlight.clear();
     for (const ended of this.admissions) ended();
     this.admissions.clear();
+    for (const ws of [...this.admitting])
+      ws.close(CloseCode.NOT_SERVING, 'this member stopped serving; reconnect');
+    this.admitting.clear();
     s.pipeline.stop();
     this.log.info({ why }, 'stopped serving');
   }

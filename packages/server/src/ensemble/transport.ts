@@ -27,14 +27,24 @@ export interface QuorumTransportOptions {
    */
   maxFrameBytes?: number;
   /**
-   * Bytes queued for one peer (in its socket, or waiting behind a stream) before it is treated as
-   * dead and dropped. Default 64 MiB.
+   * Bytes queued for one peer in its socket before it is treated as dead and dropped. Default
+   * 64 MiB. What waits behind a stream has a separate, larger bound ({@link BEHIND_STREAM_FACTOR}×).
    */
   maxQueuedBytes?: number;
   /** Reconnect backoff bounds. Defaults 20 ms and 1000 ms. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
+
+/**
+ * Messages sent to a peer while a stream (its sync: a SNAP or a DIFF read from the log) is being
+ * sent wait behind it, up to this many times `maxQueuedBytes`. Under sustained write load the
+ * leader keeps proposing to a syncing learner for as long as its SNAP takes, so a bound equal to
+ * the socket's would drop the link before a large snapshot finishes — then re-SNAP, forever.
+ * ZooKeeper's LearnerHandler queues those packets without bound while it syncs; this keeps a
+ * bound (memory) but a generous one, which only a learner far slower than the write rate hits.
+ */
+export const BEHIND_STREAM_FACTOR = 4;
 
 interface Link {
   ws: WebSocket;
@@ -60,7 +70,8 @@ interface Link {
  * Bulk data (a learner's sync stream: SNAP chunks, a DIFF read from the log) goes through
  * {@link stream}: frames are produced and written as the socket drains, so a stream of any size
  * never fills the socket buffer nor trips the queue bound; messages sent meanwhile wait behind it
- * (bounded by the same `maxQueuedBytes`).
+ * (bounded by {@link BEHIND_STREAM_FACTOR} × `maxQueuedBytes`). A stream the sender no longer
+ * wants is abandoned with {@link cancelStreams}.
  */
 export class QuorumTransport {
   private readonly links = new Map<number, Link>();
@@ -70,6 +81,8 @@ export class QuorumTransport {
   private closed = false;
   private readonly limits: DecodeLimits;
   private readonly maxQueuedBytes: number;
+  /** Bound of what waits behind a stream (see {@link BEHIND_STREAM_FACTOR}). */
+  private readonly maxBehindStreamBytes: number;
   /** Messages dropped because no connection was open or the peer was too slow. */
   dropped = 0;
 
@@ -82,6 +95,7 @@ export class QuorumTransport {
       maxElements: Math.max(DEFAULT_DECODE_LIMITS.maxElements, 1 << 24),
     };
     this.maxQueuedBytes = opts.maxQueuedBytes ?? 64 * 1024 * 1024;
+    this.maxBehindStreamBytes = BEHIND_STREAM_FACTOR * this.maxQueuedBytes;
   }
 
   /** The quorum port actually bound. */
@@ -112,10 +126,10 @@ export class QuorumTransport {
     const link = this.openLink(to, msg);
     if (link === undefined) return;
     if (link.backlog !== null) {
-      // Behind a stream: hold it, bounded like the socket buffer.
+      // Behind a stream: hold it, under the larger behind-stream bound.
       const frame = encodeFrame(msg);
       link.backlogBytes += frame.length;
-      if (link.backlogBytes > this.maxQueuedBytes) {
+      if (link.backlogBytes > this.maxBehindStreamBytes) {
         this.tooSlow(to, link, link.backlogBytes);
         return;
       }
@@ -149,6 +163,58 @@ export class QuorumTransport {
     void this.drainBacklog(to, link);
   }
 
+  /**
+   * Abandons what is being streamed to `peer` and everything waiting behind it: the streams'
+   * iterators are closed (return()), queued frames dropped; the connection stays up and later
+   * sends go out at once. For a sync the leader gave up on (the learner was dropped, started over
+   * with a new FOLLOWERINFO, or this member stopped leading): left running, the stale stream would
+   * hold everything later to that peer (NEWEPOCH, votes) behind a snapshot nobody wants. Returns
+   * the number of streams abandoned.
+   */
+  cancelStreams(peer: number): number {
+    const link = this.links.get(peer);
+    return link === undefined ? 0 : this.dropBacklog(link);
+  }
+
+  /** {@link cancelStreams} for every peer. */
+  cancelAllStreams(): number {
+    let n = 0;
+    for (const link of this.links.values()) n += this.dropBacklog(link);
+    return n;
+  }
+
+  /**
+   * Breaks the connection with `peer` (it reconnects; to ZAB that is a TCP reset): for a peer whose
+   * stream turned out corrupt, so that nothing more of it is read.
+   */
+  disconnect(peer: number): void {
+    const link = this.links.get(peer);
+    if (link === undefined) return;
+    // Uninstalled now, not at 'close': frames the socket already buffered are then ignored.
+    this.uninstall(peer, link);
+    link.ws.terminate();
+  }
+
+  private dropBacklog(link: Link): number {
+    const jobs = link.backlog;
+    link.backlog = null;
+    link.backlogBytes = 0;
+    if (jobs === null) return 0;
+    let streams = 0;
+    for (const job of jobs) {
+      if (job instanceof Uint8Array) continue;
+      streams++;
+      // Lets a generator release what it holds (a snapshot image, an open log segment). An async
+      // one busy producing a frame closes once that frame is done.
+      try {
+        void Promise.resolve(job.return?.()).catch(() => {});
+      } catch {
+        // A sync generator being run right now: the drain loop stops pulling from it anyway.
+      }
+    }
+    return streams;
+  }
+
   private openLink(to: number, msg: QuorumMessage | undefined): Link | undefined {
     const link = this.links.get(to);
     if (link === undefined || !link.open || link.ws.readyState !== WebSocket.OPEN) {
@@ -166,14 +232,17 @@ export class QuorumTransport {
     // A peer this far behind is treated as gone; it reconnects and ZAB re-syncs it.
     this.opts.log.warn({ peer, queued }, 'peer too slow; dropping connection');
     this.dropped++;
-    link.backlog = null;
-    link.backlogBytes = 0;
+    this.dropBacklog(link);
     link.ws.terminate();
   }
 
   /** Sends the link's backlog in order, streams frame by frame, until it is empty (or the link is gone). */
   private async drainBacklog(peer: number, link: Link): Promise<void> {
-    const alive = () => link.open && link.backlog !== null && this.links.get(peer) === link && !this.closed;
+    // This drain owns this backlog only: once it is dropped (cancelStreams, a broken link) a later
+    // stream starts a new backlog with its own drain, which this one must not touch.
+    const backlog = link.backlog;
+    const alive = () =>
+      link.open && link.backlog === backlog && this.links.get(peer) === link && !this.closed;
     // Pacing: keep writing while the socket holds little; past this, wait for the kernel to take it.
     const lowWaterBytes = Math.min(this.maxQueuedBytes / 4, 4 * 1024 * 1024);
     let failed = false;
@@ -203,15 +272,15 @@ export class QuorumTransport {
       }
     } catch (err) {
       // A frame that cannot be produced (e.g. the log could not be read) or encoded: the peer can
-      // never get a consistent stream; it reconnects and is synced again.
-      this.opts.log.warn({ err, peer }, 'stream to peer failed; dropping connection');
-      failed = true;
+      // never get a consistent stream; it reconnects and is synced again. A stream abandoned
+      // meanwhile (cancelStreams) is nobody's concern any more: the link may carry a new one.
+      if (alive()) {
+        this.opts.log.warn({ err, peer }, 'stream to peer failed; dropping connection');
+        failed = true;
+      }
     } finally {
       if (failed) link.ws.terminate();
-      if (link.backlog !== null && (failed || link.backlog.length === 0 || !alive())) {
-        link.backlog = null;
-        link.backlogBytes = 0;
-      }
+      if (link.backlog === backlog && (failed || backlog!.length === 0 || !alive())) this.dropBacklog(link);
     }
   }
 
@@ -318,8 +387,7 @@ export class QuorumTransport {
 
   private uninstall(peer: number, link: Link): void {
     link.open = false;
-    link.backlog = null;
-    link.backlogBytes = 0;
+    this.dropBacklog(link);
     if (this.links.get(peer) === link) {
       this.links.delete(peer);
       this.opts.log.debug({ peer }, 'quorum connection down');

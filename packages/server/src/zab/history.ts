@@ -27,10 +27,17 @@ export class ZabHistory<E extends ZabEntry> {
   private last: Zxid;
   /** `[epoch, lastCounter]` ascending. */
   private epochList: Array<[number, number]> = [];
+  /**
+   * The epoch records describe the history only after this zxid (where it was built or reset, or
+   * the newest record dropped): below it they know nothing of which epochs exist, so counting or
+   * finding predecessors there would silently skip whole epochs.
+   */
+  private recordsFrom: Zxid;
 
   constructor(baseZxid: Zxid, entries: readonly E[]) {
     this.base = baseZxid;
     this.last = baseZxid;
+    this.recordsFrom = baseZxid;
     if (baseZxid > 0n) this.epochList.push([zxidEpoch(baseZxid), zxidCounter(baseZxid)]);
     for (const e of entries) this.append(e);
   }
@@ -41,6 +48,14 @@ export class ZabHistory<E extends ZabEntry> {
 
   get lastZxid(): Zxid {
     return this.last;
+  }
+
+  /**
+   * The lowest zxid the epoch records can reason from: {@link countBetween} and
+   * {@link predecessorOf} are exact only at or above it (and a DIFF/TRUNC may start only there).
+   */
+  get recordsFromZxid(): Zxid {
+    return this.recordsFrom;
   }
 
   get size(): number {
@@ -75,7 +90,11 @@ export class ZabHistory<E extends ZabEntry> {
     if (tail !== undefined && tail[0] === epoch) tail[1] = zxidCounter(entry.zxid);
     else {
       this.epochList.push([epoch, zxidCounter(entry.zxid)]);
-      if (this.epochList.length > MAX_EPOCH_RECORDS) this.epochList.shift();
+      if (this.epochList.length > MAX_EPOCH_RECORDS) {
+        const [e, c] = this.epochList.shift()!;
+        const dropped = makeZxid(e, c);
+        if (this.recordsFrom < dropped) this.recordsFrom = dropped;
+      }
     }
   }
 
@@ -86,6 +105,7 @@ export class ZabHistory<E extends ZabEntry> {
       this.entries = [];
       this.head = 0;
       this.base = zxid;
+      if (zxid < this.recordsFrom) this.recordsFrom = zxid;
     } else {
       const idx = this.indexOf(zxid);
       if (idx < 0) throw new Error(`invariant: TRUNC to ${zxid.toString(16)}, which is not in the log`);
@@ -107,6 +127,7 @@ export class ZabHistory<E extends ZabEntry> {
     this.head = 0;
     this.base = zxid;
     this.last = zxid;
+    this.recordsFrom = zxid;
     this.epochList = zxid > 0n ? [[zxidEpoch(zxid), zxidCounter(zxid)]] : [];
   }
 

@@ -665,8 +665,12 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
     h.needsSync = false;
     h.forwarding = true;
     const last = this.log.lastZxid;
+    // The log floor never lies below where the epoch records start (after a restart: the
+    // recovered snapshot): below it they cannot count the log's entries nor see its older epochs,
+    // and a DIFF planned there would be short by whole epochs the learner then silently lacks.
+    let floor = this.logStart === undefined ? undefined : this.log.predecessorOf(this.logStart);
+    if (floor !== undefined && floor < this.log.recordsFromZxid) floor = this.log.recordsFromZxid;
     // A SNAP carries exactly what the shell will have applied once it has applied this Ready.
-    const floor = this.logStart === undefined ? undefined : this.log.predecessorOf(this.logStart);
     let { how, fromZxid: from } = planSync(this.log, this.appliedZxidV, f, floor);
     const base = this.log.baseZxid;
     const count = how !== 'snap' && from < base ? this.log.countBetween(from, base) : 0;

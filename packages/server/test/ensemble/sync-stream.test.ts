@@ -165,14 +165,95 @@ describe('QuorumTransport.stream: bulk data paced by the socket, behind a bounde
     expect(kinds).toEqual(['snap', ...Array.from({ length: 10 }, (_, i) => `ping${i + 2}`)]);
   });
 
-  it('what waits behind a stream is bounded too: past maxQueuedBytes the peer is dropped', async () => {
+  it('what waits behind a stream is bounded too: past 4× maxQueuedBytes the peer is dropped', async () => {
     const { t2 } = await pair();
     t2.stream(1, snapshotFrames(image(4, MiB), { ...snapMsg(), from: 2, to: 1 }, 1, 256 * 1024));
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 4 * 12; i++) {
       t2.send(1, { kind: 'snap-chunk', stream: 9, index: i, data: new Uint8Array(100_000), last: true });
     }
     expect(t2.dropped).toBeGreaterThanOrEqual(1);
     await waitFor('link dropped', () => !t2.connected(1));
+  });
+});
+
+describe('QuorumTransport: streams under write load, and abandoned streams', () => {
+  const open: QuorumTransport[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((t) => t.close()));
+  });
+
+  async function pair(): Promise<{ t1: QuorumTransport; t2: QuorumTransport; got: QuorumMessage[] }> {
+    const got: QuorumMessage[] = [];
+    const t1 = new QuorumTransport({
+      id: 1,
+      peers: new Map([[2, { host: '127.0.0.1', port: 1 }]]),
+      host: '127.0.0.1',
+      port: 0,
+      onMessage: (_from, m) => got.push(m),
+      log,
+      maxQueuedBytes: MiB,
+    });
+    await t1.start();
+    open.push(t1);
+    const t2 = new QuorumTransport({
+      id: 2,
+      peers: new Map([[1, { host: '127.0.0.1', port: t1.port }]]),
+      host: '127.0.0.1',
+      port: 0,
+      onMessage: () => {},
+      log,
+      maxQueuedBytes: MiB,
+    });
+    await t2.start();
+    open.push(t2);
+    await waitFor('connected', () => t1.connected(2) && t2.connected(1));
+    return { t1, t2, got };
+  }
+
+  it('twice maxQueuedBytes of writes behind a SNAP wait for it instead of dropping the learner', async () => {
+    const { t1, t2, got } = await pair();
+    t2.stream(1, snapshotFrames(image(4, MiB), { ...snapMsg(), from: 2, to: 1 }, 1, 256 * 1024));
+    // Proposals keep coming while the snapshot is on its way (sustained write load).
+    for (let i = 0; i < 20; i++) {
+      t2.send(1, { kind: 'snap-chunk', stream: 9, index: i, data: new Uint8Array(100_000), last: true });
+    }
+    await waitFor('everything delivered', () => got.length >= 4 * 4 + 1 + 20);
+    expect(t2.dropped).toBe(0);
+    expect(t1.connected(2) && t2.connected(1)).toBe(true);
+  });
+
+  it('cancelStreams closes an abandoned stream and drops what waits behind it; later sends go out', async () => {
+    const { t2, got } = await pair();
+    let produced = 0;
+    let closed = false;
+    // A stream that would never end on its own (a huge snapshot nobody wants any more).
+    async function* endless(): AsyncGenerator<QuorumMessage> {
+      try {
+        for (;;) {
+          yield {
+            kind: 'snap-chunk',
+            stream: 1,
+            index: produced++,
+            data: new Uint8Array(64 * 1024),
+            last: false,
+          };
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    t2.stream(1, endless());
+    t2.send(1, ping(1)); // queued behind the stream: stale once it is abandoned
+    await waitFor('the stream flowing', () => got.length >= 8);
+    expect(t2.cancelStreams(1)).toBe(1);
+    t2.send(1, ping(2));
+    await waitFor('the later send', () =>
+      got.some((m) => m.kind === 'zab' && m.msg.type === 'ping' && m.msg.seq === 2),
+    );
+    await waitFor('the stream closed', () => closed);
+    expect(got.some((m) => m.kind === 'zab' && m.msg.type === 'ping' && m.msg.seq === 1)).toBe(false);
+    expect(t2.connected(1)).toBe(true);
+    expect(t2.cancelStreams(1)).toBe(0);
   });
 });
 

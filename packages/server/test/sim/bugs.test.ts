@@ -92,6 +92,26 @@ describe('the checks bite: deliberately broken ZAB variants are caught', () => {
     expect(correct.result.failures).toEqual([]);
   });
 
+  it.each([
+    ['fromLogOffByOne', 'a log range read one entry low'],
+    ['fromLogSkipEntry', 'a log stream that skips an entry'],
+  ] as const)(
+    'a leader shell streaming DIFFs from its log wrongly (%s: %s) is caught',
+    { timeout: 120_000 },
+    (fault, _what) => {
+      let caught: string | undefined;
+      // Every seed streams from the log (and snapshots, so restarts recover from their own ones).
+      const log = { serveFromLog: true, snapshotEvery: 10, keepBelowSnapshot: 1000 };
+      for (let seed = 1; seed <= 60 && caught === undefined; seed++) {
+        const r = runSimulation({ seed, ...shapeForSeed(seed), shellFaults: [fault], log });
+        caught = r.failures.find((f) =>
+          /invariant|divergence|committed txn .* lost|not linearizable/.test(f),
+        );
+      }
+      expect(caught, `${fault} was never caught`).toBeDefined();
+    },
+  );
+
   it('a leader shell that skips the session check (ZooKeeper’s checkSession) leaves orphan ephemerals', () => {
     let caught: string | undefined;
     for (let seed = 100_001; seed <= 100_030 && caught === undefined; seed++) {

@@ -25,6 +25,7 @@ describe('deterministic simulation (random faults, all safety checks)', () => {
       const failures: string[] = [];
       let committed = 0;
       const sessions = { ephemerals: 0, sequential: 0, closed: 0, expired: 0 };
+      const log = { streamed: 0, snapshots: 0, ownRestarts: 0, broken: 0 };
       for (let seed = from; seed <= to; seed++) {
         const r = runSimulation({ seed, ...shapeForSeed(seed) });
         committed += r.stats.committed;
@@ -32,6 +33,10 @@ describe('deterministic simulation (random faults, all safety checks)', () => {
         sessions.sequential += r.stats.sequentialCreated;
         sessions.closed += r.stats.sessionsClosed;
         sessions.expired += r.stats.sessionsExpired;
+        log.streamed += r.stats.logSyncs;
+        log.snapshots += r.stats.localSnapshots;
+        log.ownRestarts += r.stats.restartsFromOwnSnapshot;
+        log.broken += r.stats.logSyncFailures;
         if (!r.ok) failures.push(`${r.failures[0]?.split('\n')[0]}\n  repro: ${r.repro}`);
       }
       expect(failures, failures.join('\n')).toEqual([]);
@@ -41,6 +46,12 @@ describe('deterministic simulation (random faults, all safety checks)', () => {
       expect(sessions.sequential).toBeGreaterThan(to - from + 1);
       expect(sessions.closed).toBeGreaterThan(0);
       expect(sessions.expired).toBeGreaterThan(0);
+      // The seed's log modes: DIFFs streamed from a leader's log, members' own snapshots and
+      // restarts from them; a stream the log cannot produce never happens (logSyncFailures).
+      expect(log.streamed).toBeGreaterThan(0);
+      expect(log.snapshots).toBeGreaterThan(0);
+      expect(log.ownRestarts).toBeGreaterThan(0);
+      expect(log.broken).toBe(0);
     });
   }
 
@@ -52,11 +63,18 @@ describe('deterministic simulation (random faults, all safety checks)', () => {
       { timeout: 600_000 },
       () => {
         const failures: string[] = [];
+        const log = { streamed: 0, snapshots: 0, broken: 0 };
         for (let seed = from; seed <= to; seed++) {
           const r = runSimulation({ seed, ...shapeForSeed(seed), stateMachine: 'database' });
           if (!r.ok) failures.push(`${r.failures[0]?.split('\n')[0]}\n  repro: ${r.repro}`);
+          log.streamed += r.stats.logSyncs;
+          log.snapshots += r.stats.localSnapshots;
+          log.broken += r.stats.logSyncFailures;
         }
         expect(failures, failures.join('\n')).toEqual([]);
+        expect(log.streamed).toBeGreaterThan(0);
+        expect(log.snapshots).toBeGreaterThan(0);
+        expect(log.broken).toBe(0);
       },
     );
   }

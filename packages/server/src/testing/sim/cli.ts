@@ -14,7 +14,13 @@ function arg(name: string): string | undefined {
 }
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
-const SHELL_FAULTS = ['sendBeforeFsync', 'epochBeforeLog', 'skipSessionCheck'];
+const SHELL_FAULTS = [
+  'sendBeforeFsync',
+  'epochBeforeLog',
+  'skipSessionCheck',
+  'fromLogOffByOne',
+  'fromLogSkipEntry',
+];
 const allBugs = arg('bugs')?.split(',').filter(Boolean) ?? [];
 const bugs = allBugs.filter((b) => !SHELL_FAULTS.includes(b)) as ZabFault[];
 const shellFaults = allBugs.filter((b) => SHELL_FAULTS.includes(b)) as SimShellFault[];
@@ -81,6 +87,11 @@ if (single !== undefined) {
     sessionsExpired: 0,
     containersCreated: 0,
     containersReaped: 0,
+    logSyncs: 0,
+    logSyncEntries: 0,
+    logSyncFailures: 0,
+    localSnapshots: 0,
+    restartsFromOwnSnapshot: 0,
   };
   for (let seed = from; seed < from + count; seed++) {
     const r = runSimulation({ seed, ...shape(seed), faults: bugs, shellFaults, timing, stateMachine });
@@ -97,6 +108,11 @@ if (single !== undefined) {
     totals.sessionsExpired += r.stats.sessionsExpired;
     totals.containersCreated += r.stats.containersCreated;
     totals.containersReaped += r.stats.containersReaped;
+    totals.logSyncs += r.stats.logSyncs;
+    totals.logSyncEntries += r.stats.logSyncEntries;
+    totals.logSyncFailures += r.stats.logSyncFailures;
+    totals.localSnapshots += r.stats.localSnapshots;
+    totals.restartsFromOwnSnapshot += r.stats.restartsFromOwnSnapshot;
     if (r.stats.linearizability === 'unknown') totals.unknown++;
     if (!r.ok) {
       failed++;

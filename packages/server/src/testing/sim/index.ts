@@ -11,9 +11,10 @@ export {
 } from './entry.js';
 export { DbStateMachine, dbStateMachineFactory, dbStateMachineFactoryWith } from './db-machine.js';
 export { KvStateMachine, kvStateMachineFactory } from './kv-machine.js';
-export { SimMember } from './member.js';
+export { PLAIN_LOG, type SimLogConfig, type SimLogStats, SimMember, type SimShellFault } from './member.js';
 export { SimNetwork } from './network.js';
 export {
+  logConfigForSeed,
   runSimulation,
   SIM_TIMING,
   type SimConfig,

@@ -1,7 +1,7 @@
 import type { ZnodeResult } from '../linearizability/index.js';
 import { ZabNode } from '../../zab/node.js';
 import type { SeededPrng } from '../../zab/prng.js';
-import type { Ready, ZabFault, ZabMessage, ZabTimingConfig } from '../../zab/types.js';
+import type { LogRange, Ready, ZabFault, ZabMessage, ZabTimingConfig } from '../../zab/types.js';
 import type { DiskOp } from './disk.js';
 import { SimDisk } from './disk.js';
 import {
@@ -43,7 +43,48 @@ export interface MemberHooks {
  * leader prep requests of closed sessions (it turns off the Preparer's session check through its
  * test-only unsafeSkipSessionCheck), so an ephemeral can be born to a dead session.
  */
-export type SimShellFault = 'sendBeforeFsync' | 'epochBeforeLog' | 'skipSessionCheck';
+export type SimShellFault =
+  | 'sendBeforeFsync'
+  | 'epochBeforeLog'
+  | 'skipSessionCheck'
+  | 'fromLogOffByOne'
+  | 'fromLogSkipEntry';
+
+/**
+ * How a member's shell uses its durable log (the Simulation picks one per seed, so every mode
+ * runs): whether it tells its node where the log starts ({@link ZabNode.setLogStart}) and streams
+ * `fromLog` ranges from it, and whether it takes its own periodic snapshots and purges the log.
+ */
+export interface SimLogConfig {
+  /** Call setLogStart before every Ready and serve DIFF/TRUNC `fromLog` ranges from the disk. */
+  serveFromLog: boolean;
+  /** setLogStart's maxEntries: a learner further behind than this gets a SNAP instead. */
+  maxLogEntries: number;
+  /** Take a local snapshot once this many txns were applied since the last one (0: never). */
+  snapshotEvery: number;
+  /** A purge keeps this many entries at or below the snapshot (older ones are dropped). */
+  keepBelowSnapshot: number;
+}
+
+/** The shell before setLogStart existed: no log streaming, no local snapshots. */
+export const PLAIN_LOG: SimLogConfig = {
+  serveFromLog: false,
+  maxLogEntries: Number.POSITIVE_INFINITY,
+  snapshotEvery: 0,
+  keepBelowSnapshot: 0,
+};
+
+/** What a member's log shell did (summed into the run's stats). */
+export interface SimLogStats {
+  /** DIFF/TRUNC syncs whose older part was streamed from the durable log. */
+  logSyncs: number;
+  logSyncEntries: number;
+  /** Streams the log could not produce (connection broken; the learner starts over). */
+  logSyncFailures: number;
+  localSnapshots: number;
+  /** Restarts that recovered from the member's own snapshot. */
+  restartsFromOwnSnapshot: number;
+}
 
 /**
  * One ensemble member: a {@link ZabNode} plus the I/O shell the README's duties describe, in
@@ -71,6 +112,24 @@ export class SimMember {
   /** Ticks are this many time units apart (skewed per member). */
   tickPeriod: number;
   crashed = false;
+  readonly logStats: SimLogStats = {
+    logSyncs: 0,
+    logSyncEntries: 0,
+    logSyncFailures: 0,
+    localSnapshots: 0,
+    restartsFromOwnSnapshot: 0,
+  };
+  /** Txns applied since the last local snapshot (or boot). */
+  private appliedSinceSnapshot = 0;
+  /** A local snapshot (not a SNAP) is the one this member's state was last rebuilt from. */
+  private ownSnapshotZxid: bigint | undefined;
+  /**
+   * As the real shell's logFloorMin: after a stream the log could not produce, no DIFF from the
+   * log at or below this point (the learner gets a SNAP).
+   */
+  private logFloorMin = 0n;
+  /** Leader connections (`learner:conn`) whose log stream broke: nothing more is sent on them. */
+  private readonly brokenConns = new Set<string>();
   error: Error | undefined;
 
   constructor(
@@ -84,6 +143,7 @@ export class SimMember {
     private readonly maxCommittedLogEntries: number,
     private readonly maxZxidCounter: number | undefined,
     tickPeriod: number,
+    private readonly logConfig: SimLogConfig = PLAIN_LOG,
   ) {
     this.tickPeriod = tickPeriod;
     this.sm = hooks.factory.empty();
@@ -121,9 +181,16 @@ export class SimMember {
     this.reapAttempts.clear();
     const d = this.disk;
     this.sm = this.hooks.factory.empty();
+    this.appliedSinceSnapshot = 0;
+    const snapZxid = d.snapshot?.zxid ?? 0n;
+    // The log may reach below the snapshot (a purge keeps some): replay only what follows it.
+    const tail = d.log.filter((e) => e.zxid > snapZxid);
+    if (d.snapshot !== undefined && d.snapshot.zxid === this.ownSnapshotZxid) {
+      this.logStats.restartsFromOwnSnapshot++;
+    }
     this.guard(() => {
       if (d.snapshot !== undefined) this.sm = this.hooks.factory.restore(d.snapshot.data);
-      for (const e of d.log) this.applyOne(e, false);
+      for (const e of tail) this.applyOne(e, false);
     });
     const config = {
       id: this.id,
@@ -134,14 +201,19 @@ export class SimMember {
       persisted: {
         acceptedEpoch: d.acceptedEpoch,
         currentEpoch: d.currentEpoch,
-        snapshotZxid: d.snapshot?.zxid ?? 0n,
-        entries: d.log,
+        snapshotZxid: snapZxid,
+        entries: tail,
       },
       faults: this.faults,
       maxCommittedLogEntries: this.maxCommittedLogEntries,
       ...(this.maxZxidCounter !== undefined ? { maxZxidCounter: this.maxZxidCounter } : {}),
     };
     this.node = new ZabNode<SimEntry>(config);
+    // The node's history (its epoch records) starts at the snapshot: it cannot count log entries
+    // below it, so a log reaching further back (a purge keeps some) is offered from there only.
+    this.brokenConns.clear();
+    this.logFloorMin = snapZxid;
+    this.tellLogStart();
     for (const s of this.sm.sessions()) this.node.trackSession(s, SIM_SESSION_TIMEOUT_TICKS);
     const inc = this.incarnation;
     const tickLoop = () => {
@@ -309,6 +381,7 @@ export class SimMember {
     if (!node.hasReady()) return false;
     let rd: Ready<SimEntry>;
     try {
+      this.tellLogStart();
       rd = node.ready();
     } catch (e) {
       this.fail(e);
@@ -328,8 +401,10 @@ export class SimMember {
       ops.push({ op: 'currentEpoch', epoch: rd.epochUpdates.currentEpoch });
     if (epochBeforeLog) for (const entry of rd.toAppend) ops.push({ op: 'append', entry });
     if (this.hooks.shellFaults.includes('sendBeforeFsync') && ops.length > 0) {
-      const early = rd.messages.filter((m) => m.type !== 'snap');
-      rd.messages = rd.messages.filter((m) => m.type === 'snap');
+      // SNAPs and log streams are read from state only after this Ready's writes.
+      const late = (m: ZabMessage<SimEntry>) => m.type === 'snap' || hasFromLog(m);
+      const early = rd.messages.filter((m) => !late(m));
+      rd.messages = rd.messages.filter(late);
       for (const m of early) this.hooks.network.send(this.id, m.to, { kind: 'zab', msg: m });
     }
     const inc = this.incarnation;
@@ -342,6 +417,7 @@ export class SimMember {
       });
       this.busy = false;
       if (this.error === undefined) this.guard(() => this.node!.advance());
+      if (this.error === undefined) this.guard(() => this.maybeSnapshot());
     };
     for (const e of rd.events) this.hooks.onEvent(this.id, describeEvent(e));
     if (ops.length === 0) {
@@ -361,15 +437,22 @@ export class SimMember {
     // Duty 2: bring the state machine in line, then apply committed txns.
     if (rd.snapshotToInstall) {
       this.prepEpoch = -1;
+      this.appliedSinceSnapshot = 0;
       this.sm = this.hooks.factory.restore(rd.snapshotToInstall.snapshot);
       this.resyncSessions();
     }
     if (rd.toTruncate?.rebuild) {
       this.prepEpoch = -1;
       const d = this.disk;
+      const snapZxid = d.snapshot?.zxid ?? 0n;
       this.sm =
         d.snapshot !== undefined ? this.hooks.factory.restore(d.snapshot.data) : this.hooks.factory.empty();
-      for (const e of d.log) if (e.zxid <= rd.toTruncate.zxid) this.applyOne(e, false);
+      for (const e of d.log) if (e.zxid > snapZxid && e.zxid <= rd.toTruncate.zxid) this.applyOne(e, false);
+      if (this.sm.lastZxid !== rd.toTruncate.zxid) {
+        throw new Error(
+          `invariant: rebuild to ${rd.toTruncate.zxid.toString(16)} reached ${this.sm.lastZxid.toString(16)}`,
+        );
+      }
       this.resyncSessions();
     }
     for (const e of rd.toApply) this.applyOne(e, true);
@@ -395,7 +478,9 @@ export class SimMember {
         }
         m.snapshot = this.sm.snapshot();
       }
+      if ('conn' in m && 'seq' in m && this.brokenConns.has(`${m.to}:${m.conn}`)) continue;
       this.hooks.network.send(this.id, m.to, { kind: 'zab', msg: m });
+      if (hasFromLog(m)) this.streamFromLog(m, m.fromLog);
     }
     // Leader-owned expiry: turn the event into a closeSession txn.
     for (const e of rd.events) {
@@ -404,7 +489,109 @@ export class SimMember {
     }
   }
 
+  /** Tells the node where the durable log starts (or nothing, in the plain mode). */
+  private tellLogStart(): void {
+    const node = this.node;
+    if (node === undefined || !this.logConfig.serveFromLog) return;
+    const first = this.disk.firstLogZxid;
+    if (first === undefined) node.setLogStart(undefined);
+    else
+      node.setLogStart(
+        first > this.logFloorMin ? first : this.logFloorMin + 1n,
+        this.logConfig.maxLogEntries,
+      );
+  }
+
+  /**
+   * The older part of a DIFF/TRUNC, read from the durable log (never from the node's memory), as
+   * the real shell streams it: the entries after `m.zxid`, up to `range.to` and at most `count` of
+   * them, as PROPOSALs on the reserved sequence numbers. If the log cannot produce exactly those
+   * (fewer, or not ending at `range.to`), the connection breaks after what was sent (a prefix of
+   * the history, which the learner may keep): nothing more reaches that learner on it, so it
+   * starts over, and the floor rises so the retry is a SNAP.
+   */
+  private streamFromLog(m: Extract<ZabMessage<SimEntry>, { type: 'diff' | 'trunc' }>, range: LogRange): void {
+    const entries: SimEntry[] = [];
+    for (const e of this.disk.log) {
+      if (e.zxid <= m.zxid) continue;
+      if (e.zxid > range.to || entries.length === range.count) break;
+      entries.push(e);
+    }
+    this.injectStreamBugs(m, entries);
+    entries.forEach((entry, i) => {
+      const msg: ZabMessage<SimEntry> = {
+        type: 'proposal',
+        from: m.from,
+        to: m.to,
+        conn: m.conn,
+        seq: m.seq + 1 + i,
+        epoch: m.epoch,
+        entry,
+      };
+      this.hooks.network.send(this.id, m.to, { kind: 'zab', msg });
+    });
+    const last = entries[entries.length - 1]?.zxid ?? m.zxid;
+    if (entries.length === range.count && (range.count === 0 || last === range.to)) {
+      this.logStats.logSyncs++;
+      this.logStats.logSyncEntries += entries.length;
+      return;
+    }
+    this.logStats.logSyncFailures++;
+    this.brokenConns.add(`${m.to}:${m.conn}`);
+    const lastZxid = this.node?.lastZxid ?? 0n;
+    if (this.logFloorMin < lastZxid) this.logFloorMin = lastZxid;
+    this.hooks.onEvent(
+      this.id,
+      `log stream to ${m.to} from ${m.zxid.toString(16)} broke: ${entries.length} of ${range.count} entries, to ${last.toString(16)}`,
+    );
+  }
+
+  /**
+   * Deliberate shell bugs past the check (tests prove the end checks catch them): a range read one
+   * entry low (the shared point itself; the last one missed), or one entry dropped and the last
+   * sent twice to fill the reserved slots.
+   */
+  private injectStreamBugs(m: { zxid: bigint }, entries: SimEntry[]): void {
+    const faults = this.hooks.shellFaults;
+    if (faults.includes('fromLogOffByOne')) {
+      const shared = this.disk.log.find((e) => e.zxid === m.zxid);
+      if (shared !== undefined) {
+        entries.unshift(shared);
+        entries.pop();
+      }
+    }
+    if (faults.includes('fromLogSkipEntry') && entries.length >= 2) {
+      entries.splice(1, 1);
+      entries.push(entries[entries.length - 1]!);
+    }
+  }
+
+  /**
+   * A periodic local snapshot (ZooKeeper's snapCount), then a log purge. Only of a committed state
+   * whose zxid the durable log holds (a restart replays the uncommitted tail: wait for the commit).
+   */
+  private maybeSnapshot(): void {
+    const every = this.logConfig.snapshotEvery;
+    const node = this.node;
+    if (every <= 0 || node === undefined || this.appliedSinceSnapshot < every) return;
+    const z = this.sm.lastZxid;
+    const d = this.disk;
+    if (z > node.committedZxid || z <= (d.snapshot?.zxid ?? 0n) || z > d.lastZxid) return;
+    if (!d.log.some((e) => e.zxid === z)) return;
+    d.takeSnapshot(z, this.sm.snapshot());
+    this.ownSnapshotZxid = z;
+    this.appliedSinceSnapshot = 0;
+    this.logStats.localSnapshots++;
+    d.purge(this.logConfig.keepBelowSnapshot);
+    this.tellLogStart();
+    this.hooks.onEvent(
+      this.id,
+      `local snapshot at ${z.toString(16)}, log from ${d.firstLogZxid?.toString(16) ?? '-'}`,
+    );
+  }
+
   private applyOne(e: SimEntry, delivered: boolean): void {
+    this.appliedSinceSnapshot++;
     const result = this.sm.apply(e);
     this.hooks.onApply(this.id, e, this.sm.digest(), delivered);
     if (e.kind === 'createSession') this.node?.trackSession(e.sessionId, e.timeoutTicks);
@@ -447,6 +634,13 @@ export class SimMember {
   }
 }
 
+/** A DIFF/TRUNC whose older part the shell streams from its durable log. */
+function hasFromLog(
+  m: ZabMessage<SimEntry>,
+): m is Extract<ZabMessage<SimEntry>, { type: 'diff' | 'trunc' }> & { fromLog: LogRange } {
+  return (m.type === 'diff' || m.type === 'trunc') && m.fromLog !== undefined;
+}
+
 /** Identity of a forwarded request, for dropping network duplicates. */
 function forwardKey(body: SimEntryBody): string | undefined {
   if (body.kind === 'op') return `${body.clientId}:${body.reqId}`;
@@ -463,7 +657,10 @@ function describeEvent(e: Ready<SimEntry>['events'][number]): string {
     case 'synced':
       return `synced with ${e.leaderId} epoch ${e.epoch} via ${e.how}`;
     case 'learnerSynced':
-      return `syncing learner ${e.learner} via ${e.how} from ${e.fromZxid.toString(16)}`;
+      return (
+        `syncing learner ${e.learner} via ${e.how} from ${e.fromZxid.toString(16)}` +
+        (e.fromLog !== undefined ? ` (${e.fromLog.count} from the log)` : '')
+      );
     case 'steppedDown':
       return `stepped down: ${e.reason}`;
     case 'learnerDropped':

@@ -14,7 +14,14 @@ import {
 } from './entry.js';
 import { EventQueue } from './event-queue.js';
 import { entryKey, kvStateMachineFactory } from './kv-machine.js';
-import { type NetMsg, type ReadReply, SimMember, type SimShellFault, type WriteReply } from './member.js';
+import {
+  type NetMsg,
+  type ReadReply,
+  type SimLogConfig,
+  SimMember,
+  type SimShellFault,
+  type WriteReply,
+} from './member.js';
 import { SimNetwork } from './network.js';
 
 export interface SimConfig {
@@ -47,6 +54,11 @@ export interface SimConfig {
   timing?: Partial<ZabTimingConfig>;
   /** Deliberate shell bugs (break the README's duty order). */
   shellFaults?: SimShellFault[];
+  /**
+   * How members use their durable log (setLogStart + `fromLog` streams, local snapshots + purge).
+   * Unset fields are chosen from the seed ({@link logConfigForSeed}), so every mode runs.
+   */
+  log?: Partial<SimLogConfig>;
 }
 
 export interface SimResult {
@@ -80,6 +92,14 @@ export interface SimResult {
     /** Containers created by clients and deleted by the leader once emptied. */
     containersCreated: number;
     containersReaped: number;
+    /** DIFF/TRUNC syncs streamed partly from a leader's durable log, and their entries. */
+    logSyncs: number;
+    logSyncEntries: number;
+    /** Log streams the disk could not produce (connection broken, learner retried). */
+    logSyncFailures: number;
+    /** Members' own periodic snapshots, and restarts that recovered from one. */
+    localSnapshots: number;
+    restartsFromOwnSnapshot: number;
   };
   trace: string[];
 }
@@ -121,7 +141,7 @@ const TICK_UNITS = 10;
  * Scenario tests drive the same object by hand (partition, crash, runFor...).
  */
 export class Simulation {
-  readonly config: Required<Omit<SimConfig, 'maxZxidCounter' | 'timing'>> & {
+  readonly config: Required<Omit<SimConfig, 'maxZxidCounter' | 'timing' | 'log'>> & {
     maxZxidCounter: number | undefined;
     timing: ZabTimingConfig;
   };
@@ -165,7 +185,14 @@ export class Simulation {
     sessionsExpired: 0,
     containersCreated: 0,
     containersReaped: 0,
+    logSyncs: 0,
+    logSyncEntries: 0,
+    logSyncFailures: 0,
+    localSnapshots: 0,
+    restartsFromOwnSnapshot: 0,
   };
+  /** The log modes every member runs with (per member: snapshot intervals differ). */
+  readonly logConfigs: SimLogConfig[] = [];
 
   constructor(config: SimConfig) {
     this.config = {
@@ -199,7 +226,20 @@ export class Simulation {
     const observers = Array.from({ length: c.observers }, (_, i) => c.nodes + i + 1);
     this.ids = [...voters, ...observers];
     const diskPrng = this.prng.fork();
+    // Its own stream, so choosing log modes leaves every other random choice of the seed as it was.
+    const logPrng = new SeededPrng((c.seed ^ 0x5eed10c) >>> 0);
+    const logBase = { ...logConfigForSeed(logPrng), ...config.log };
+    // Streaming from the log matters once learners fall behind the in-memory window: narrow it.
+    const window =
+      config.maxCommittedLogEntries ??
+      (logBase.serveFromLog ? 4 + logPrng.nextInt(27) : c.maxCommittedLogEntries);
     for (const id of this.ids) {
+      const own: SimLogConfig = {
+        ...logBase,
+        snapshotEvery: logBase.snapshotEvery > 0 ? logBase.snapshotEvery + logPrng.nextInt(10) : 0,
+        ...config.log,
+      };
+      this.logConfigs.push(own);
       const skew = c.chaos ? this.prng.nextInt(5) - 2 : 0;
       this.members.push(
         new SimMember(
@@ -221,9 +261,10 @@ export class Simulation {
             shellFaults: c.shellFaults,
           },
           c.faults,
-          c.maxCommittedLogEntries,
+          window,
           c.maxZxidCounter,
           TICK_UNITS + skew,
+          own,
         ),
       );
     }
@@ -870,6 +911,15 @@ export class Simulation {
 
   result(): SimResult {
     this.stats.endTime = this.queue.now;
+    const s = this.stats;
+    s.logSyncs = s.logSyncEntries = s.logSyncFailures = s.localSnapshots = s.restartsFromOwnSnapshot = 0;
+    for (const m of this.members) {
+      s.logSyncs += m.logStats.logSyncs;
+      s.logSyncEntries += m.logStats.logSyncEntries;
+      s.logSyncFailures += m.logStats.logSyncFailures;
+      s.localSnapshots += m.logStats.localSnapshots;
+      s.restartsFromOwnSnapshot += m.logStats.restartsFromOwnSnapshot;
+    }
     const c = this.config;
     const allBugs = [...c.faults, ...c.shellFaults];
     const bugs =
@@ -911,6 +961,19 @@ function isReap(e: SimEntry | undefined): boolean {
 /** The numeric sequence suffix of a sequential name (the last 10 characters). */
 function suffix(path: string): number {
   return Number(path.slice(-10));
+}
+
+/**
+ * The log modes a seed gets: half the seeds stream `fromLog` ranges (a third of those with a small
+ * maxEntries, so the SNAP-instead branch runs), half take local snapshots and purge (keeping a
+ * random part of the log below the snapshot). The modes are independent, so all four mixes run.
+ */
+export function logConfigForSeed(rnd: SeededPrng): SimLogConfig {
+  const serveFromLog = rnd.chance(0.5);
+  const maxLogEntries = rnd.chance(0.3) ? 1 + rnd.nextInt(10) : Number.POSITIVE_INFINITY;
+  const snapshotEvery = rnd.chance(0.5) ? 8 + rnd.nextInt(40) : 0;
+  const keepBelowSnapshot = rnd.chance(0.3) ? 0 : rnd.nextInt(60);
+  return { serveFromLog, maxLogEntries, snapshotEvery, keepBelowSnapshot };
 }
 
 /** Runs one seeded simulation end to end. */
