@@ -132,8 +132,13 @@ describe('connection loss and reconnect', () => {
   it('keeps watches across a server restart and delivers the changes it missed', async () => {
     srv = await TestServer.start();
     // Long backoff: after the first failed attempt the client stays away for 2 s, a window in
-    // which another client changes everything it watches.
-    const c = await srv.client('', { retry: { minTimeoutMs: 2000, maxTimeoutMs: 2000 } });
+    // which another client changes everything it watches. A long session timeout: restarting a
+    // whole ensemble (stop, start, elect, sync) on busy CI cores has taken over 10 s, and a client
+    // that goes LOST meanwhile is another test (below).
+    const c = await srv.client('', {
+      sessionTimeoutMs: 30_000,
+      retry: { minTimeoutMs: 2000, maxTimeoutMs: 2000 },
+    });
     const states = trackStates(c);
     const setup = await srv.client();
     await setup.create('/data', 'v0');

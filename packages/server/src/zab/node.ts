@@ -942,8 +942,20 @@ export class ZabNode<E extends ZabEntry = TxnEntry> {
   private learnerNotification(n: Msg<E, 'notification'>): void {
     this.answerNotification(n);
     const l = this.learner!;
-    if (n.from !== l.leaderId || n.state !== 'leading' || l.phase !== 'discovery' || l.expectSeq !== 0)
+    if (n.from !== l.leaderId || l.phase !== 'discovery' || l.expectSeq !== 0) return;
+    const notAboutToLead =
+      n.state === 'following' ||
+      n.state === 'observing' ||
+      (n.state === 'looking' && n.vote.leader !== n.from);
+    // A notification of an older round is stale (reordered) and says nothing about this one.
+    if (notAboutToLead && n.electionEpoch >= this.election.logicalClock) {
+      // The member we concluded leads has not answered and now says it will not: it follows
+      // someone, or still looks but votes for a better candidate (a vote only improves within a
+      // round). Waiting for it would cost initLimit; start over instead (always safe).
+      this.abandonLeader(`leader-elect ${n.from} is ${n.state}, voting for ${n.vote.leader}`);
       return;
+    }
+    if (n.state !== 'leading') return;
     this.outMessages.push({
       from: this.id,
       to: l.leaderId,

@@ -88,4 +88,29 @@ describe('fast leader election', () => {
     // The other two elect a new leader between themselves.
     h.until(() => h.leader() !== undefined && h.leader() !== l);
   });
+
+  it('a learner whose chosen leader votes for another member starts over at once, not after initLimit', () => {
+    // 1 hears 2 (one-way) and concludes that 2 leads; 2 hears nobody, so it keeps looking. Then 2
+    // hears 3 and switches its vote to 3: it will not lead this round, and 1 must not wait
+    // initLimit for a leader that never comes (seen on real ensembles as a member joining 10 s late).
+    const h = new Harness([1, 2, 3]);
+    const linkUp = new Set(['2>1']);
+    h.filter = (m) => linkUp.has(`${m.from}>${m.to}`);
+    h.until(() => h.node(1).role === 'following', 20);
+    expect(h.node(1).leaderId).toBe(2);
+    expect(h.node(2).role).toBe('looking');
+    linkUp.add('3>2').add('2>3');
+    const toldOneAbout3 = () =>
+      h
+        .member(2)
+        .readies.some((rd) =>
+          rd.messages.some((m) => m.type === 'notification' && m.to === 1 && m.vote.leader === 3),
+        );
+    h.until(toldOneAbout3, 20);
+    h.tick(1);
+    expect(h.node(1).role).toBe('looking');
+    // Once every link is up, the ensemble settles on 3 well within initLimit.
+    h.heal();
+    h.until(() => h.stable(40) === 3, 1);
+  });
 });
