@@ -65,9 +65,8 @@ export function buildProgram(result: { exitCode: number }): Command {
     )
     .option(
       '--max-client-cnxns <n>',
-      "connections one client address may hold, as ZooKeeper's maxClientCnxns (0 = no limit)",
+      "connections one client address may hold, as ZooKeeper's maxClientCnxns (default 60; 0 = no limit)",
       intArg('max-client-cnxns'),
-      60,
     )
     .option(
       '--config <file>',
@@ -76,9 +75,13 @@ export function buildProgram(result: { exitCode: number }): Command {
     .option('--id <n>', "this member's id in --config", intArg('id'))
     .action(async (o) => {
       if (o.config !== undefined) {
-        if (o.superDigest !== undefined || o.maxSessionTimeout !== undefined) {
+        if (
+          o.superDigest !== undefined ||
+          o.maxSessionTimeout !== undefined ||
+          o.maxClientCnxns !== undefined
+        ) {
           process.stderr.write(
-            'conclave server: --super-digest and --max-session-timeout apply to a standalone server, not with --config\n',
+            'conclave server: --super-digest, --max-session-timeout and --max-client-cnxns apply to a standalone server, not with --config\n',
           );
           result.exitCode = 1;
           return;

@@ -81,9 +81,21 @@ describe('conclave server flags', () => {
 
   it('--max-client-cnxns 0 means no limit; a malformed --super-digest is refused with the expected form', async () => {
     const o = await parseServerFlags(['--data-dir', '/unused', '--max-client-cnxns', '0']);
-    expect(serverOptionsOf(o).maxConnectionsPerIp).toBe(Number.MAX_SAFE_INTEGER);
+    expect(serverOptionsOf(o).maxConnectionsPerIp).toBe(0);
+    // The server itself reads 0 as no limit (ZooKeeper's spelling), so the API and the flag agree.
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-cnxns-'));
+    try {
+      const unlimited = await startServer({ dataDir: dir, fsync: false, maxConnectionsPerIp: 0 });
+      const clients = await Promise.all(
+        Array.from({ length: 3 }, () => connect(unlimited.connectString, { sessionTimeoutMs: 4000 })),
+      );
+      await Promise.all(clients.map((c) => c.close()));
+      await unlimited.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     const defaults = serverOptionsOf(await parseServerFlags(['--data-dir', '/unused']));
-    expect(defaults.maxConnectionsPerIp).toBe(60);
+    expect(defaults.maxConnectionsPerIp).toBeUndefined();
     expect(defaults.superDigest).toBeUndefined();
     expect(defaults.maxSessionTimeoutMs).toBeUndefined();
     const bad = await parseServerFlags(['--data-dir', '/unused', '--super-digest', 'super:pw']);

@@ -25,6 +25,15 @@ export function kindOfMode(mode: AddWatchMode): 'persistent' | 'persistentRecurs
   return mode === 'PERSISTENT' ? 'persistent' : 'persistentRecursive';
 }
 
+/** The event a listener is told when its watch of this kind is removed. */
+const REMOVED_EVENT: Record<WatchKind, WatchedEvent['type']> = {
+  data: 'DataWatchRemoved',
+  exist: 'DataWatchRemoved',
+  child: 'ChildWatchRemoved',
+  persistent: 'PersistentWatchRemoved',
+  persistentRecursive: 'PersistentWatchRemoved',
+};
+
 export class WatchRegistry {
   private readonly byKind: Record<WatchKind, Map<string, Set<WatchListener>>> = {
     data: new Map(),
@@ -65,38 +74,23 @@ export class WatchRegistry {
    * event type each must be told (DataWatchRemoved, ChildWatchRemoved, PersistentWatchRemoved).
    */
   removeAll(path: string, type: WatcherType): { listener: WatchListener; event: WatchedEvent }[] {
-    const out: { listener: WatchListener; event: WatchedEvent }[] = [];
-    const take = (kind: WatchKind, eventType: WatchedEvent['type']) => {
-      const set = this.byKind[kind].get(path);
-      if (!set) return;
-      this.byKind[kind].delete(path);
-      for (const listener of set) out.push({ listener, event: { type: eventType, path, zxid: 0n } });
-    };
-    if (type === 'data' || type === 'any') {
-      take('data', 'DataWatchRemoved');
-      take('exist', 'DataWatchRemoved');
-    }
-    if (type === 'children' || type === 'any') take('child', 'ChildWatchRemoved');
-    if (type === 'persistent' || type === 'any') take('persistent', 'PersistentWatchRemoved');
-    if (type === 'persistentRecursive' || type === 'any')
-      take('persistentRecursive', 'PersistentWatchRemoved');
-    return out;
+    const kinds: WatchKind[] = [];
+    if (type === 'data' || type === 'any') kinds.push('data', 'exist');
+    if (type === 'children' || type === 'any') kinds.push('child');
+    if (type === 'persistent' || type === 'any') kinds.push('persistent');
+    if (type === 'persistentRecursive' || type === 'any') kinds.push('persistentRecursive');
+    return kinds.flatMap((kind) => this.drop(path, kind));
   }
 
   /**
-   * Removes every listener of one kind on `path` (a watch the server would not take back), with the
-   * event each must be told, as {@link removeAll} does.
+   * Removes every listener of one kind on `path` (removeWatches, or a watch the server would not
+   * take back), with the event each must be told.
    */
   drop(path: string, kind: WatchKind): { listener: WatchListener; event: WatchedEvent }[] {
     const set = this.byKind[kind].get(path);
     if (!set) return [];
     this.byKind[kind].delete(path);
-    const type: WatchedEvent['type'] =
-      kind === 'child'
-        ? 'ChildWatchRemoved'
-        : kind === 'data' || kind === 'exist'
-          ? 'DataWatchRemoved'
-          : 'PersistentWatchRemoved';
+    const type = REMOVED_EVENT[kind];
     return [...set].map((listener) => ({ listener, event: { type, path, zxid: 0n } }));
   }
 

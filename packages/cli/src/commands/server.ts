@@ -42,11 +42,7 @@ export function serverOptionsOf(o: ServerCommandOptions, logger?: Logger): Serve
   if (logger !== undefined) options.logger = logger;
   if (o.superDigest !== undefined) options.superDigest = o.superDigest;
   if (o.maxSessionTimeoutMs !== undefined) options.maxSessionTimeoutMs = o.maxSessionTimeoutMs;
-  if (o.maxConnectionsPerIp !== undefined) {
-    // As ZooKeeper, 0 turns the per-address limit off.
-    options.maxConnectionsPerIp =
-      o.maxConnectionsPerIp === 0 ? Number.MAX_SAFE_INTEGER : o.maxConnectionsPerIp;
-  }
+  if (o.maxConnectionsPerIp !== undefined) options.maxConnectionsPerIp = o.maxConnectionsPerIp;
   return options;
 }
 

@@ -2,7 +2,8 @@ import { ConclaveError, formatPerms, type ACL, type Stat } from '@conclave/core'
 
 /** Output formats zkCli users know. */
 
-const hex = (n: bigint) => `0x${BigInt.asUintN(64, n).toString(16)}`;
+/** A zxid or session id as zkCli prints it (unsigned 64-bit hex). */
+export const hex = (n: bigint) => `0x${BigInt.asUintN(64, n).toString(16)}`;
 
 export function formatStat(stat: Stat): string {
   return [

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import readline from 'node:readline';
-import { describeError } from './format.js';
+import { describeError, hex } from './format.js';
 import { runVerb, type ShellClient, type ShellOutput, VERBS } from './verbs.js';
 
 /** Splits a command line into words; "double" or 'single' quotes keep spaces. */
@@ -98,8 +98,7 @@ export async function interactiveShell(
   /** False when the session expired and no new one could be had: the shell must stop. */
   const ensureSession = async (): Promise<boolean> => {
     if (client.state !== 'EXPIRED') return true;
-    const id =
-      client.sessionId === undefined ? '' : ` 0x${BigInt.asUintN(64, client.sessionId).toString(16)}`;
+    const id = client.sessionId === undefined ? '' : ` ${hex(client.sessionId)}`;
     io.err(`Session${id} expired: the server discarded it, with its ephemeral nodes and watches.`);
     if (opts.reconnect === undefined) {
       io.err('Exiting: start the cli again for a new session.');
@@ -113,8 +112,7 @@ export async function interactiveShell(
       io.err('Exiting: could not open a new session.');
       return false;
     }
-    const newId =
-      client.sessionId === undefined ? '' : ` 0x${BigInt.asUintN(64, client.sessionId).toString(16)}`;
+    const newId = client.sessionId === undefined ? '' : ` ${hex(client.sessionId)}`;
     io.err(`Connected: new session${newId}.`);
     return true;
   };

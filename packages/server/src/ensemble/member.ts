@@ -240,7 +240,7 @@ class MemberShell implements EnsembleMember {
       // entries the purge kept below it, so DIFFs from the log start after it.
       this.logFloorMin = snapshotZxid;
       const epochs = await this.storage.readEpochs();
-      const voters = this.options.config.members.filter((m) => m.role === 'voter').map((m) => m.id);
+      const voters = [...this.voterIds];
       const observers = this.options.config.members.filter((m) => m.role === 'observer').map((m) => m.id);
       const ticksOf = (ms: number) => Math.max(1, Math.ceil(ms / this.zabTickMs));
       const timing: ZabTimingConfig = {

@@ -27,7 +27,7 @@ export interface ServerOptions {
   snapshotEveryTxns?: number;
   /** Snapshots kept by purge. Default 3. */
   snapshotsToKeep?: number;
-  /** ZooKeeper's maxClientCnxns. Default 60. */
+  /** ZooKeeper's maxClientCnxns: connections one client address may hold; 0 = no limit. Default 60. */
   maxConnectionsPerIp?: number;
   /** Per connection; over it the server stops reading from the socket. Default Limits.maxOutstandingRequests. */
   maxOutstandingRequests?: number;
@@ -72,7 +72,9 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
     fsync: opts.fsync ?? true,
     snapshotEveryTxns: opts.snapshotEveryTxns ?? 100_000,
     snapshotsToKeep: opts.snapshotsToKeep ?? 3,
-    maxConnectionsPerIp: opts.maxConnectionsPerIp ?? 60,
+    // As ZooKeeper, 0 turns the per-address limit off.
+    maxConnectionsPerIp:
+      opts.maxConnectionsPerIp === 0 ? Number.MAX_SAFE_INTEGER : (opts.maxConnectionsPerIp ?? 60),
     maxOutstandingRequests: opts.maxOutstandingRequests ?? Limits.maxOutstandingRequests,
     maxBufferedBytesPerConnection: opts.maxBufferedBytesPerConnection ?? 8 * 1024 * 1024,
     maxWatchesPerSession: opts.maxWatchesPerSession ?? Limits.maxWatchesPerSession,
