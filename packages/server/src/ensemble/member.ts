@@ -650,8 +650,10 @@ class MemberShell implements EnsembleMember {
     }
     const now = Date.now();
     // ZooKeeper's checkSession(sessionId, owner): a write from a member the session has left.
+    // Never for closeSession (ZooKeeper skips it too): a close is the session's last request, and
+    // refusing one sent while the client moves would keep the session and its ephemerals alive.
     const owner = this.ownersNow().get(w.sessionId);
-    const moved = fromClient && w.request.kind !== 'createSession' && owner !== undefined && owner !== origin;
+    const moved = fromClient && !sessionOp && owner !== undefined && owner !== origin;
     const { txn, token } = moved
       ? { txn: { type: 'error', err: ErrorCode.SESSIONMOVED } as Txn, token: undefined }
       : lead.prep(w, now, this.log);

@@ -113,6 +113,33 @@ describe('a session that moved to another member (SESSIONMOVED)', () => {
     expect((await closedOnA).code).toBe(CloseCode.SESSION_EXPIRED);
   }, 60_000);
 
+  it('a closeSession is never owner-checked: the old connection may close the moved session (ZooKeeper)', async () => {
+    const { ens } = fx;
+    const url = (port: number) => `ws://127.0.0.1:${port}/`;
+    const [a, b] = ens.members;
+    const onA = await waitFor('a session on the first member', () =>
+      WireClient.session(url(a!.clientPort), { timeoutMs: 10_000 }),
+    );
+    const created = await onA.request(createReq('/closing-from-old', ''));
+    expect(created.err).toBe(0);
+    const onB = await waitFor('the session resumed on another member', () =>
+      WireClient.session(url(b!.clientPort), {
+        sessionId: onA.sessionId,
+        password: onA.connect!.password,
+        lastZxidSeen: created.zxid,
+      }),
+    );
+    // A write through the second member: its owner announcement precedes it on the same link, so
+    // once it is answered the leader knows the session moved.
+    expect((await onB.request(createReq('/closing-from-old/moved', ''))).err).toBe(0);
+    const closedOnB = onB.onClose();
+    // The second member now owns the session; a close still arriving through the first one (the
+    // client closing while it moves) must end the session, not bounce off SESSIONMOVED and leave
+    // it, and its ephemerals, alive until the timeout.
+    expect((await onA.closeSession()).err).toBe(0);
+    expect((await closedOnB).code).toBe(CloseCode.SESSION_EXPIRED);
+  }, 60_000);
+
   it('a session created moments ago through another member can be resumed at once (not EXPIRED)', async () => {
     const { ens } = fx;
     const url = (port: number) => `ws://127.0.0.1:${port}/`;
