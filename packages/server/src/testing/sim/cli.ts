@@ -73,46 +73,33 @@ if (single !== undefined) {
   const from = Number(arg('from') ?? '1');
   const started = Date.now();
   let committed = 0;
-  const totals = {
-    snapSyncs: 0,
-    truncSyncs: 0,
-    diffSyncs: 0,
-    leaderChanges: 0,
-    crashes: 0,
-    unknown: 0,
-    syncReads: 0,
-    ephemeralsCreated: 0,
-    sequentialCreated: 0,
-    sessionsClosed: 0,
-    sessionsExpired: 0,
-    containersCreated: 0,
-    containersReaped: 0,
-    logSyncs: 0,
-    logSyncEntries: 0,
-    logSyncFailures: 0,
-    localSnapshots: 0,
-    restartsFromOwnSnapshot: 0,
-  };
+  // Per-run counters summed over the batch; `unknown` counts runs whose linearizability check
+  // ran out of budget. The key order is the printed JSON's.
+  const keys = [
+    'snapSyncs',
+    'truncSyncs',
+    'diffSyncs',
+    'leaderChanges',
+    'crashes',
+    'unknown',
+    'syncReads',
+    'ephemeralsCreated',
+    'sequentialCreated',
+    'sessionsClosed',
+    'sessionsExpired',
+    'containersCreated',
+    'containersReaped',
+    'logSyncs',
+    'logSyncEntries',
+    'logSyncFailures',
+    'localSnapshots',
+    'restartsFromOwnSnapshot',
+  ] as const;
+  const totals = Object.fromEntries(keys.map((k) => [k, 0])) as Record<(typeof keys)[number], number>;
   for (let seed = from; seed < from + count; seed++) {
     const r = runSimulation({ seed, ...shape(seed), faults: bugs, shellFaults, timing, stateMachine });
     committed += r.stats.committed;
-    totals.snapSyncs += r.stats.snapSyncs;
-    totals.truncSyncs += r.stats.truncSyncs;
-    totals.diffSyncs += r.stats.diffSyncs;
-    totals.leaderChanges += r.stats.leaderChanges;
-    totals.crashes += r.stats.crashes;
-    totals.syncReads += r.stats.syncReads;
-    totals.ephemeralsCreated += r.stats.ephemeralsCreated;
-    totals.sequentialCreated += r.stats.sequentialCreated;
-    totals.sessionsClosed += r.stats.sessionsClosed;
-    totals.sessionsExpired += r.stats.sessionsExpired;
-    totals.containersCreated += r.stats.containersCreated;
-    totals.containersReaped += r.stats.containersReaped;
-    totals.logSyncs += r.stats.logSyncs;
-    totals.logSyncEntries += r.stats.logSyncEntries;
-    totals.logSyncFailures += r.stats.logSyncFailures;
-    totals.localSnapshots += r.stats.localSnapshots;
-    totals.restartsFromOwnSnapshot += r.stats.restartsFromOwnSnapshot;
+    for (const k of keys) if (k !== 'unknown') totals[k] += r.stats[k];
     if (r.stats.linearizability === 'unknown') totals.unknown++;
     if (!r.ok) {
       failed++;
